@@ -1,0 +1,52 @@
+"""Writing the audit trail. Callers pass facts; this refuses anything secret-looking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from audit.models import AuditEvent
+
+# Keys whose values are secrets: refusing them here makes a leak a loud bug, not a silent one.
+_FORBIDDEN_KEYS = frozenset({"secret", "password", "value", "token_secret", "totp", "ticket"})
+
+
+class SecretInAuditDetail(ValueError):
+    """Audit detail carried a secret-looking key."""
+
+
+def _check_detail(detail: dict[str, Any]) -> None:
+    for key, value in detail.items():
+        if key.lower() in _FORBIDDEN_KEYS:
+            raise SecretInAuditDetail(f"audit detail must not carry {key!r}")
+        if isinstance(value, dict):
+            _check_detail(value)
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    tenant: Any = None,
+    target: str = "",
+    result: str = AuditEvent.Result.OK,
+    detail: dict[str, Any] | None = None,
+    ip_address: str | None = None,
+) -> AuditEvent:
+    """Append one audit row. ``actor`` is a user or None for the system (Celery, CLI)."""
+    detail = detail or {}
+    _check_detail(detail)
+    if actor is not None and getattr(actor, "is_authenticated", False):
+        label = actor.get_username()
+    else:
+        label = "system"
+        actor = None
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_label=label,
+        action=action,
+        tenant=tenant,
+        target=target[:255],
+        result=result,
+        detail=detail,
+        ip_address=ip_address,
+    )

@@ -14,14 +14,19 @@ class ImproperlyConfiguredEnv(RuntimeError):
     """An environment variable is set to a value the portal cannot use."""
 
 
-def env_str(name: str, default: str | None = None) -> str:
+def _raw(name: str) -> str | None:
+    """The variable's value, from ``<NAME>_FILE`` when that is set."""
     file_path = os.environ.get(f"{name}_FILE")
     if file_path:
         try:
             return Path(file_path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ImproperlyConfiguredEnv(f"{name}_FILE={file_path!r} cannot be read: {exc}") from exc
-    value = os.environ.get(name)
+    return os.environ.get(name)
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = _raw(name)
     if value is None:
         if default is None:
             raise ImproperlyConfiguredEnv(f"environment variable {name} is required")
@@ -52,7 +57,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]

@@ -1,0 +1,164 @@
+"""`make run`: the whole portal on one machine, for a demo or development.
+
+Steps:
+1. migrate the SQLite database under var/;
+2. start a private Redis (var/redis, port 6390);
+3. start two simulated PBS hosts over HTTPS on loopback with demo data;
+4. register them in the portal with their pinned fingerprints, seed plans and
+   demo tenants, create a staff login (printed once, when first created);
+5. run web + Celery worker + Celery beat until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR = BASE_DIR / "var"
+PY = sys.executable
+REDIS_PORT = int(os.environ.get("PORTAL_DEV_REDIS_PORT", "6390"))
+WEB_PORT = int(os.environ.get("PORTAL_DEV_WEB_PORT", "8000"))
+SIM_PORTS = (8007, 8008)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    env.setdefault("REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/0")
+    env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _wait_port(port: int, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _port_open(port):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+def _manage(*args: str, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [PY, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR,
+        env=_env(),
+        check=True,
+        text=True,
+        capture_output=capture,
+    )
+
+
+def start_redis(children: list[subprocess.Popen[bytes]]) -> None:
+    if _port_open(REDIS_PORT):
+        print(f"redis: reusing the server already on port {REDIS_PORT}")
+        return
+    redis = shutil.which("redis-server")
+    if not redis:
+        raise SystemExit("redis-server is missing: apt-get install -y redis-server")
+    (VAR / "redis").mkdir(parents=True, exist_ok=True)
+    children.append(
+        subprocess.Popen(  # noqa: S603
+            [redis, "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--dir", str(VAR / "redis"),
+             "--save", "60 1", "--appendonly", "no", "--loglevel", "warning"],
+        )
+    )
+    _wait_port(REDIS_PORT, "redis")
+
+
+def start_simulators(children: list[subprocess.Popen[bytes]]) -> list[dict[str, str]]:
+    hosts = []
+    for index, port in enumerate(SIM_PORTS):
+        cert_dir = VAR / f"pbs{index + 1}"
+        cert_dir.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen(  # noqa: S603
+            [PY, "-m", "pbssim", "--port", str(port), "--demo", "--demo-index", str(index),
+             "--cert-dir", str(cert_dir), "--latency-ms", "5", "--json"],
+            cwd=BASE_DIR,
+            env=_env(),
+            stdout=subprocess.PIPE,
+        )
+        children.append(proc)
+        line = proc.stdout.readline().decode() if proc.stdout else ""
+        if not line:
+            raise SystemExit(f"PBS simulator on port {port} did not start")
+        info = json.loads(line)
+        info["name"] = f"pbs{index + 1}"
+        hosts.append(info)
+        print(f"pbs{index + 1}: simulated PBS at {info['url']} fingerprint {info['fingerprint']}")
+    return hosts
+
+
+def register_hosts(hosts: list[dict[str, str]]) -> None:
+    for info in hosts:
+        secret_file = VAR / f"{info['name']}.token"
+        secret_file.write_text(info["token_secret"])
+        secret_file.chmod(0o600)
+        _manage(
+            "pbshost", "add", "--name", info["name"], "--url", info["url"],
+            "--fingerprint", info["fingerprint"], "--token-id", info["token_id"],
+            "--token-secret-file", str(secret_file), "--replace",
+        )
+        secret_file.unlink()
+        _manage("pbshost", "check", info["name"])
+
+
+def main() -> int:
+    VAR.mkdir(exist_ok=True)
+    os.chdir(BASE_DIR)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop_all(*_: object) -> None:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        _manage("migrate", "--noinput", "-v0")
+        start_redis(children)
+        hosts = start_simulators(children)
+        register_hosts(hosts)
+        _manage("demo_seed")
+        env = _env()
+        web = [PY, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload"]
+        worker = [PY, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "-c", "2",
+                  "--without-gossip", "--without-mingle"]
+        beat = [PY, "-m", "celery", "-A", "portal", "beat", "-l", "INFO",
+                "-s", str(VAR / "celerybeat-schedule")]
+        for command in (worker, beat, web):
+            children.append(subprocess.Popen(command, cwd=BASE_DIR, env=env))  # noqa: S603
+        _wait_port(WEB_PORT, "web server")
+        print(f"\nPortal ready: open http://127.0.0.1:{WEB_PORT}/  (Ctrl-C stops everything)\n")
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a process of the stack exited; stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

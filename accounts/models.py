@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 
 class Role(models.TextChoices):
@@ -32,6 +34,8 @@ class User(AbstractUser):
     )
     totp_secret_enc = models.TextField(blank=True, default="", help_text="Fernet-encrypted TOTP seed.")
     totp_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The 30-second step of the last accepted code: a code is never accepted twice.
+    totp_last_step = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -60,9 +64,79 @@ class User(AbstractUser):
     def is_client(self) -> bool:
         return self.role == Role.CLIENT
 
+    @property
+    def has_totp(self) -> bool:
+        return bool(self.totp_confirmed_at and self.totp_secret_enc)
+
     def home_url(self) -> str:
         if self.is_client:
             return reverse("selfservice:home")
         if self.is_accounting:
             return reverse("billing:periods")
         return reverse("tenants:list")
+
+
+class Invitation(models.Model):
+    """A one-time sign-up link for a client user of one tenant.
+
+    Only the SHA-256 of the link's token is stored; the token itself exists in the e-mail
+    alone. An invitation is usable once, until ``expires_at``, unless revoked.
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True, help_text="sha256 hex of the link token.")
+    is_tenant_admin = models.BooleanField(default=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk} for {self.email}"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class LoginThrottle(models.Model):
+    """Failed sign-in counter for one account name or one client IP.
+
+    ``failures`` counts failures since ``window_started_at``; reaching the limit sets
+    ``locked_until``. Kept in the database (not the cache) so a lockout survives a cache
+    flush and holds across every web worker.
+    """
+
+    class Scope(models.TextChoices):
+        ACCOUNT = "account"
+        IP = "ip"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    key = models.CharField(max_length=150, help_text="Lower-cased username, or the IP address.")
+    failures = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField(default=timezone.now)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="login_throttle_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key} failures={self.failures}"

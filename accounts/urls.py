@@ -1,11 +1,23 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import views
 
 app_name = "accounts"
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.login_view, name="login"),
+    path("login/verify/", views.login_totp_view, name="login_totp"),
+    path("logout/", views.logout_view, name="logout"),
     path("security/", views.security, name="security"),
+    path("security/totp/start/", views.totp_start, name="totp_start"),
+    path("security/totp/confirm/", views.totp_confirm, name="totp_confirm"),
+    path("security/totp/disable/", views.totp_disable, name="totp_disable"),
+    path("security/password/", views.password_change, name="password_change"),
+    # The one URL that carries a secret: it only stores the token's hash and redirects.
+    path("invite/<str:token>/", views.invitation_open, name="invitation_open"),
+    path("invite/", views.invitation_accept, name="invitation_accept"),
+    path("tenants/<int:tenant_id>/users/", views.tenant_users, name="tenant_users"),
+    path("tenants/<int:tenant_id>/users/invite/", views.tenant_user_invite, name="tenant_user_invite"),
+    path("users/<int:user_id>/remove/", views.tenant_user_remove, name="tenant_user_remove"),
+    path("users/<int:user_id>/totp-reset/", views.user_totp_reset, name="user_totp_reset"),
+    path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),
 ]

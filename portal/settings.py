@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SecondFactorPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -236,6 +237,12 @@ PORTAL_MAX_RESTORE_TOKEN_DAYS = env_int("PORTAL_MAX_RESTORE_TOKEN_DAYS", 365)
 PORTAL_INVITE_TTL_HOURS = env_int("PORTAL_INVITE_TTL_HOURS", 72)
 PORTAL_LOGIN_MAX_FAILURES = env_int("PORTAL_LOGIN_MAX_FAILURES", 5)
 PORTAL_LOGIN_LOCKOUT_SECONDS = env_int("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Several people may share one address (office NAT), so the per-IP limit is higher.
+PORTAL_LOGIN_MAX_FAILURES_PER_IP = env_int(
+    "PORTAL_LOGIN_MAX_FAILURES_PER_IP", 4 * PORTAL_LOGIN_MAX_FAILURES
+)
+# Behind a reverse proxy: take the client IP from the right-most X-Forwarded-For entry.
+PORTAL_TRUST_X_FORWARDED_FOR = env_bool("PORTAL_TRUST_X_FORWARDED_FOR", False)
 PORTAL_PBS_TIMEOUT_SECONDS = float(env_str("PORTAL_PBS_TIMEOUT_SECONDS", "15"))
 PORTAL_ALERT_EMAILS = env_list("PORTAL_ALERT_EMAILS", [])
 PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")

@@ -1,0 +1,34 @@
+"""Site-wide enforcement of the staff second-factor policy.
+
+The role decorators in accounts.permissions already refuse staff without a TOTP when
+``PORTAL_REQUIRE_STAFF_TOTP`` is on; this middleware makes the rule hold for every view,
+including any that only uses ``login_required``: such a user can reach the enrolment page,
+sign out, and static files, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.permissions import totp_required_but_missing
+
+
+class SecondFactorPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and totp_required_but_missing(user):
+            allowed = (reverse("accounts:security"), reverse("accounts:logout"))
+            if request.path not in allowed and not request.path.startswith("/static/"):
+                if request.path.startswith("/api/"):
+                    return JsonResponse(
+                        {"detail": "A second factor (TOTP) must be set up first."}, status=403
+                    )
+                return redirect("accounts:security")
+        return self.get_response(request)

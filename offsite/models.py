@@ -123,8 +123,14 @@ class OffsitePolicy(models.Model):
         TENANTS = "tenants"
 
     source_datastore = models.ForeignKey(
-        "tenants.Datastore", on_delete=models.PROTECT, related_name="offsite_policies_out"
+        "tenants.Datastore",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="offsite_policies_out",
+        help_text="Unset when the source is an external PBS (then only the datastore scope).",
     )
+    source_store = models.CharField(max_length=32, help_text="Datastore name on the source.")
     target_datastore = models.ForeignKey(
         "tenants.Datastore", on_delete=models.PROTECT, related_name="offsite_policies_in"
     )
@@ -161,16 +167,21 @@ class OffsitePolicy(models.Model):
     )
 
     class Meta:
-        ordering = ["source_datastore__host__name", "source_datastore__name", "id"]
+        ordering = ["remote__name", "source_store", "id"]
         verbose_name_plural = "offsite policies"
         constraints = [
             models.UniqueConstraint(
-                fields=["source_datastore", "target_datastore"], name="offsite_policy_unique_pair"
-            )
+                fields=["remote", "source_store", "target_datastore"],
+                name="offsite_policy_unique_pair",
+            ),
+            models.CheckConstraint(
+                name="offsite_tenant_scope_needs_managed_source",
+                condition=~models.Q(scope="tenants") | models.Q(source_datastore__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"policy {self.pk}: {self.source_datastore_id} -> {self.target_datastore_id}"
+        return f"policy {self.pk}: {self.remote_id}/{self.source_store} -> {self.target_datastore_id}"
 
 
 class TenantOffsite(models.Model):

@@ -36,13 +36,18 @@ JOB_DELETABLE = frozenset(JOB_KEYS) - {"store", "remote-store"}
 
 
 def _kebab(obj: Any) -> dict[str, Any]:
+    """A pbsclient model (or a raw PBS dict) as PBS's kebab-case dict; ``extra`` (fields the
+    model doesn't name, already kebab-case) is folded in."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        raw = dataclasses.asdict(obj)
+        raw = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     elif isinstance(obj, dict):
         raw = dict(obj)
     else:
         raw = dict(vars(obj))
-    return {key.replace("_", "-"): value for key, value in raw.items()}
+    extra = raw.pop("extra", None) or {}
+    out = {key.replace("_", "-"): value for key, value in raw.items()}
+    out.update(extra)
+    return out
 
 
 def _snake(params: dict[str, Any]) -> dict[str, Any]:
@@ -71,11 +76,18 @@ def job_get(client: Any, job_id: str) -> dict[str, Any] | None:
         return None
 
 
+# Options pbsclient's SyncJob model has no field for: passed as keyword options.
+_JOB_OPTIONS = ("encrypted-only", "verified-only", "rate-in", "burst-in")
+
+
 def job_create(client: Any, job_id: str, wanted: dict[str, Any]) -> None:
     from pbsclient.models import SyncJob
 
     fields = {k: v for k, v in wanted.items() if v not in (None, [], False)}
-    client.sync_job_create(SyncJob(id=job_id, **_snake(fields)))
+    options = {k: fields.pop(k) for k in _JOB_OPTIONS if k in fields}
+    if "group-filter" in fields:
+        fields["group-filter"] = tuple(fields["group-filter"])
+    client.sync_job_create(SyncJob(id=job_id, **_snake(fields)), **_snake(options))
 
 
 def job_update(client: Any, job_id: str, wanted: dict[str, Any], actual: dict[str, Any]) -> list[str]:
@@ -97,6 +109,25 @@ def job_delete(client: Any, job_id: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def job_status_list(client: Any) -> list[dict[str, Any]]:
+    """GET /admin/sync: every job with last-run-state, last-run-endtime, next-run."""
+    if hasattr(client, "sync_job_status_list"):
+        return [_kebab(item) for item in client.sync_job_status_list()]
+    # pbsclient has no method for /admin/sync yet: run the same kind of Call its own
+    # methods build (documented in pbsclient.endpoints), so auth, retries and error
+    # mapping stay the client's.
+    from pbsclient.endpoints import Call
+
+    call = Call(
+        method="GET",
+        path="/admin/sync",
+        url="/admin/sync",
+        parse=lambda data: list(data or []),
+        params={"sync-direction": "all"},
+    )
+    return [dict(item) for item in client._run(call)]
 
 
 def remote_get(client: Any, name: str) -> dict[str, Any] | None:

@@ -955,7 +955,7 @@ def sync_status_refresh(*, host: Any) -> int:
     if not records:
         return 0
     with _client(host) as client:
-        statuses = {s["id"]: s for s in (pbsops._kebab(x) for x in client.sync_job_status_list())}
+        statuses = {s["id"]: s for s in pbsops.job_status_list(client)}
     now = timezone.now()
     for job_id, record in records.items():
         status = statuses.get(job_id)

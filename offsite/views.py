@@ -1,7 +1,51 @@
-from django.contrib.auth.decorators import login_required
+"""Staff pages for offsite replication: one overview with remotes, policies, jobs and stale
+copies; POST actions to run a job now and to refresh status (both queued to Celery)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.permissions import staff_required
+from audit.services import audit_record
+from offsite import selectors, tasks
+from offsite.models import SyncJobRecord
 
 
-@login_required
+def _fragment(request: HttpRequest) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
+
+
+@staff_required
 def overview(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("offsite: overview (not built yet)")
+    context = selectors.overview()
+    if _fragment(request):
+        return render(request, "offsite/overview.html#jobs", context)
+    return render(request, "offsite/overview.html", context)
+
+
+@staff_required
+@require_POST
+def job_run(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(SyncJobRecord.objects.select_related("host"), pk=pk)
+    with transaction.atomic():
+        audit_record(
+            action="offsite.sync_job_run_request",
+            actor=request.user,
+            target=f"{record.host.name}:sync/{record.job_id}",
+        )
+        transaction.on_commit(lambda: tasks.offsite_job_run.delay(record.pk))
+    messages.info(request, f"Sync job {record.job_id} on {record.host.name} is queued to run.")
+    return redirect("offsite:overview")
+
+
+@staff_required
+@require_POST
+def status_refresh(request: HttpRequest) -> HttpResponse:
+    transaction.on_commit(tasks.offsite_status_refresh_all.delay)
+    messages.info(request, "Offsite status refresh is queued.")
+    return redirect("offsite:overview")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,16 +99,33 @@ def usage_sample_model() -> Any:
         ) from exc
 
 
-def usage_sample_bytes(*, sample_id: int, tenant_id: int, metric: str) -> int | None:
-    """The sample's figure for the metric; None if the sample is gone or not the tenant's."""
+@dataclass(frozen=True)
+class UsageFigure:
+    sample_id: int
+    usage_bytes: int | None
+    taken_at: datetime
+    newest_backup_at: datetime | None
+
+
+def usage_latest_for_tenant(*, tenant_id: int, metric: str) -> UsageFigure | None:
+    """The tenant's newest usage sample (by day, then time taken) for the metric.
+
+    Always the newest, not the one a signal named: a re-collected or back-filled older day
+    must not replace a newer figure."""
     field = METRIC_FIELDS.get(metric, METRIC_FIELDS[DEFAULT_METRIC])
     row = (
         usage_sample_model()
-        .objects.filter(pk=sample_id, tenant_id=tenant_id)
-        .values(field)
+        .objects.filter(tenant_id=tenant_id)
+        .order_by("-day", "-taken_at", "-id")
+        .values("id", field, "taken_at", "newest_backup_at")
         .first()
     )
-    return None if row is None else row[field]
+    if row is None:
+        return None
+    return UsageFigure(
+        sample_id=row["id"], usage_bytes=row[field], taken_at=row["taken_at"],
+        newest_backup_at=row["newest_backup_at"],
+    )
 
 
 def quota_state_for_tenant(tenant_id: int) -> QuotaState | None:

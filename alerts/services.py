@@ -215,9 +215,10 @@ def quota_evaluate_tenant(
 
     Steps:
     1. Lock the tenant's QuotaState (created on first use).
-    2. Take the usage: from ``sample_id`` (billing.UsageSample, the plan's metric), from
-       ``usage_bytes``, or the last stored figure (limits changed, grace extended).
-       A sample older than the last one evaluated is ignored (tasks can run out of order).
+    2. Take the usage: after a sample (``sample_id`` given) the tenant's newest
+       billing.UsageSample on the plan's metric (so out-of-order tasks and back-filled days
+       never win over a newer figure); else ``usage_bytes``, or the last stored figure
+       (limits changed, grace extended, exemption).
     3. Run the pure state machine (alerts.quota.quota_evaluate).
     4. Store the state; on a change write a QuotaTransition and an audit row.
     5. Raise/resolve the quota alerts (notices go out after commit).
@@ -231,13 +232,11 @@ def quota_evaluate_tenant(
         metric = selectors.tenant_metric(tenant)
 
         if sample_id is not None:
-            if state.last_sample_id is not None and sample_id < state.last_sample_id:
+            figure = selectors.usage_latest_for_tenant(tenant_id=tenant_id, metric=metric)
+            if figure is None:
                 return state
-            sample_bytes = selectors.usage_sample_bytes(sample_id=sample_id, tenant_id=tenant_id, metric=metric)
-            if sample_bytes is None:
-                return state
-            usage = sample_bytes
-            state.last_sample_id = sample_id
+            usage = figure.usage_bytes
+            state.last_sample_id = figure.sample_id
         elif usage_bytes is not None:
             usage = usage_bytes
         else:
@@ -267,7 +266,8 @@ def quota_evaluate_tenant(
                 state.enforced_at = None
             QuotaTransition.objects.create(
                 tenant=tenant, from_state=previous, to_state=result.state, usage_bytes=usage,
-                reason=f"{trigger}: {result.reason}"[:255], sample_id=sample_id, created_at=now,
+                reason=f"{trigger}: {result.reason}"[:255],
+                sample_id=state.last_sample_id if sample_id is not None else None, created_at=now,
             )
             audit_record(
                 action="quota.transition", tenant=tenant, target=tenant.slug,
@@ -281,6 +281,13 @@ def quota_evaluate_tenant(
         _quota_alerts_sync(tenant=tenant, state=state, previous=previous, now=now)
         if state.wants_writes_blocked != state.writes_blocked:
             transaction.on_commit(lambda: _enforcement_sync_later(tenant_id))
+    return state
+
+
+def tenant_usage_sampled(*, tenant_id: int, sample_id: int, now: datetime | None = None) -> QuotaState:
+    """A metering sample was stored: evaluate the quota, and the backup age from the sample."""
+    state = quota_evaluate_tenant(tenant_id=tenant_id, sample_id=sample_id, now=now, trigger="sample")
+    backup_age_from_metering(tenant_id=tenant_id, now=now)
     return state
 
 
@@ -1011,6 +1018,26 @@ def _tenant_namespaces(client: Any, tenant: Tenant) -> list[str]:
 def _group_key(tenant: Tenant, ns: str, backup_type: str, backup_id: str) -> str:
     below = ns[len(tenant.namespace) :].strip("/")
     return f"{below}:{backup_type}/{backup_id}" if below else f"{backup_type}/{backup_id}"
+
+
+def backup_age_from_metering(*, tenant_id: int, now: datetime | None = None) -> Alert | None:
+    """Evaluate "no recent backup" from the newest metering sample, unless the hourly check
+    has looked at PBS since that sample was taken."""
+    now = _now(now)
+    tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).first()
+    if tenant is None:
+        return None
+    figure = selectors.usage_latest_for_tenant(tenant_id=tenant_id, metric=selectors.DEFAULT_METRIC)
+    if figure is None:
+        return None
+    with transaction.atomic():
+        health, _ = BackupHealth.objects.select_for_update().get_or_create(tenant=tenant)
+        if health.checked_at is not None and health.checked_at >= figure.taken_at:
+            return None
+        BackupHealth.objects.filter(pk=health.pk).update(
+            newest_backup_at=figure.newest_backup_at, checked_at=figure.taken_at
+        )
+        return backup_age_evaluate(tenant=tenant, newest_backup_at=figure.newest_backup_at, now=now)
 
 
 def tenant_backup_health_check(

@@ -33,8 +33,10 @@ def quota_evaluate(tenant_id: int, sample_id: int | None = None) -> None:
 
     if not Tenant.objects.filter(pk=tenant_id).exists():
         return
-    trigger = "sample" if sample_id is not None else "re-evaluation"
-    services.quota_evaluate_tenant(tenant_id=tenant_id, sample_id=sample_id, trigger=trigger)
+    if sample_id is None:
+        services.quota_evaluate_tenant(tenant_id=tenant_id, trigger="re-evaluation")
+    else:
+        services.tenant_usage_sampled(tenant_id=tenant_id, sample_id=sample_id)
 
 
 @shared_task(

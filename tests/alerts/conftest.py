@@ -1,0 +1,62 @@
+"""Fixtures for the alerts tests: role fixtures, eager Celery, quota factories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tests.fixtures import *  # noqa: F403  (pytest finds fixtures by name)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery() -> Iterator[None]:
+    """Run tasks in-process so a test sees the whole chain (evaluation -> PBS sync -> notices).
+    The real-worker path is covered by tests marked ``celery``."""
+    from portal.celery import app
+
+    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def alert_settings(settings: Any) -> Any:
+    settings.PORTAL_ALERT_EMAILS = ["noc@msp.example"]
+    settings.PORTAL_WEBHOOK_URL = ""
+    settings.PORTAL_WEBHOOK_SECRET = ""
+    settings.PORTAL_BASE_URL = "https://portal.msp.example"
+    return settings
+
+
+def make_plan(**fields: Any) -> Any:
+    from billing.models import Plan
+
+    defaults: dict[str, Any] = {"name": f"plan-{Plan.objects.count() + 1}", "metric": "logical"}
+    defaults.update(fields)
+    return Plan.objects.create(**defaults)
+
+
+def make_plan_quota(
+    *,
+    plan: Any = None,
+    soft_gib: str | None = "100",
+    hard_gib: str | None = "150",
+    warning_percent: int | None = 80,
+    grace_days: int | None = 7,
+    action: str = "stop-writes",
+) -> Any:
+    from alerts.models import PlanQuota
+
+    return PlanQuota.objects.create(
+        plan=plan or make_plan(),
+        soft_limit_gib=Decimal(soft_gib) if soft_gib else None,
+        hard_limit_gib=Decimal(hard_gib) if hard_gib else None,
+        warning_percent=warning_percent,
+        grace_days=grace_days,
+        action=action,
+    )

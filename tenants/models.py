@@ -16,6 +16,12 @@ class PbsHost(models.Model):
         max_length=95, blank=True, default="", help_text="Pinned SHA-256 leaf fingerprint (aa:bb:..)."
     )
     ca_pem = models.TextField(blank=True, default="", help_text="CA bundle to verify instead of a pin.")
+    public_address = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="host[:port] customers connect to, when it differs from the URL the portal uses.",
+    )
     token_id = models.CharField(max_length=64, help_text="Automation token, user@realm!name.")
     token_secret_enc = models.TextField()
     metering_token_id = models.CharField(max_length=64, blank=True, default="")
@@ -30,6 +36,13 @@ class PbsHost(models.Model):
     last_error = models.TextField(blank=True, default="")
     supports_regenerate = models.BooleanField(
         null=True, blank=True, help_text="PUT token regenerate=1 exists (PBS >= 3.3.7)."
+    )
+    permission_warnings = models.JSONField(
+        default=list, blank=True, help_text="Privileges the automation token lacks (last check)."
+    )
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    drift_findings = models.JSONField(
+        default=list, blank=True, help_text="Last host-wide drift check: [{kind, tenant, detail}]."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -116,6 +129,17 @@ class Tenant(RetentionPolicy):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Writes stopped for a reason other than suspension (e.g. quota enforcement); restores stay.
+    writes_blocked = models.BooleanField(default=False)
+    writes_blocked_reason = models.CharField(max_length=200, blank=True, default="")
+    user_privileges = models.JSONField(
+        default=dict, blank=True, help_text="The PBS user's /access/permissions at the last verify."
+    )
+    privileges_checked_at = models.DateTimeField(null=True, blank=True)
+    drift_checked_at = models.DateTimeField(null=True, blank=True)
+    drift_findings = models.JSONField(
+        default=list, blank=True, help_text="Last drift check: [{kind, object, detail}]; [] = in sync."
+    )
 
     class Meta:
         ordering = ["slug"]
@@ -127,6 +151,11 @@ class Tenant(RetentionPolicy):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def writes_allowed(self) -> bool:
+        """False while suspended or write-blocked: backups stop, restores keep working."""
+        return self.status != self.Status.SUSPENDED and not self.writes_blocked
 
     @property
     def acl_path(self) -> str:
@@ -209,8 +238,19 @@ class OnboardingRun(models.Model):
         SUCCEEDED = "succeeded"
         FAILED = "failed"
 
+    class Kind(models.TextChoices):
+        ONBOARD = "onboard"
+        REPAIR = "repair", "Drift repair"
+        OFFBOARD = "offboard"
+
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="onboarding_runs")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.ONBOARD)
+    # Lease: the worker executing the run holds it until claimed_until; a redelivered task
+    # finds it held and leaves the run alone.
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Task executions so far.")
+    options = models.JSONField(default=dict, blank=True, help_text='e.g. {"delete_data": true}')
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -254,6 +294,7 @@ class OnboardingStep(models.Model):
         max_length=16, blank=True, default="", help_text="created / existed / updated"
     )
     last_error = models.TextField(blank=True, default="")
+    detail = models.CharField(max_length=255, blank=True, default="", help_text="What was done.")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

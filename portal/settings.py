@@ -247,6 +247,9 @@ PORTAL_PBS_TIMEOUT_SECONDS = float(env_str("PORTAL_PBS_TIMEOUT_SECONDS", "15"))
 PORTAL_ALERT_EMAILS = env_list("PORTAL_ALERT_EMAILS", [])
 PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "")
+PORTAL_WEBHOOK_MAX_ATTEMPTS = env_int("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8)
+PORTAL_WEBHOOK_TIMEOUT_SECONDS = env_int("PORTAL_WEBHOOK_TIMEOUT_SECONDS", 10)
+PORTAL_ALERT_BACKUP_MAX_AGE_HOURS = env_int("PORTAL_ALERT_BACKUP_MAX_AGE_HOURS", 26)
 
 # --- Mail -----------------------------------------------------------------
 # Django 6.1 configures mail through MAILERS; the backend's own options go in OPTIONS.

@@ -168,6 +168,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.hosts_health_check",
         "schedule": crontab(minute="*/5"),
     },
+    "hosts-drift-check": {
+        "task": "tenants.tasks.hosts_drift_check",
+        "schedule": crontab(minute=30, hour=METERING_HOUR + 1),
+    },
     "metering-daily": {
         "task": "billing.tasks.metering_collect_all",
         "schedule": crontab(minute=0, hour=METERING_HOUR),
@@ -244,6 +248,12 @@ PORTAL_LOGIN_MAX_FAILURES_PER_IP = env_int(
 # Behind a reverse proxy: take the client IP from the right-most X-Forwarded-For entry.
 PORTAL_TRUST_X_FORWARDED_FOR = env_bool("PORTAL_TRUST_X_FORWARDED_FOR", False)
 PORTAL_PBS_TIMEOUT_SECONDS = float(env_str("PORTAL_PBS_TIMEOUT_SECONDS", "15"))
+# Onboarding runs (tenants/): retries of transient PBS errors, batch size, placement reserve.
+PORTAL_ONBOARDING_MAX_RETRIES = env_int("PORTAL_ONBOARDING_MAX_RETRIES", 8)
+PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BASE_SECONDS", "2"))
+PORTAL_ONBOARDING_BATCH_SIZE = env_int("PORTAL_ONBOARDING_BATCH_SIZE", 50)
+PORTAL_ONBOARDING_STALE_SECONDS = env_int("PORTAL_ONBOARDING_STALE_SECONDS", 120)
+PORTAL_PLACEMENT_RESERVE_GIB = env_int("PORTAL_PLACEMENT_RESERVE_GIB", 50)
 PORTAL_ALERT_EMAILS = env_list("PORTAL_ALERT_EMAILS", [])
 PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "")

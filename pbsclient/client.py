@@ -43,9 +43,11 @@ from pbsclient.models import (
     GcStatus,
     Namespace,
     PruneJob,
+    PruneJobStatus,
     Remote,
     Snapshot,
     SyncJob,
+    SyncJobStatus,
     Token,
     TokenSecret,
     User,
@@ -511,6 +513,10 @@ class PbsClient(_Api):
     def prune_job_get(self, id: str) -> PruneJob:
         return self._run(ep.prune_job_get(id))
 
+    def prune_job_status_list(self, store: str | None = None) -> list[PruneJobStatus]:
+        """``GET /admin/prune``: jobs with next-run and last-run state."""
+        return self._run(ep.prune_job_status_list(store))
+
     def prune_job_create(self, job: PruneJob) -> None:
         return self._run(ep.prune_job_create(job))
 
@@ -599,6 +605,10 @@ class PbsClient(_Api):
 
     def sync_job_get(self, id: str) -> SyncJob:
         return self._run(ep.sync_job_get(id))
+
+    def sync_job_status_list(self, store: str | None = None, sync_direction: str | None = "all") -> list[SyncJobStatus]:
+        """``GET /admin/sync``: jobs with next-run and last-run state (all directions by default)."""
+        return self._run(ep.sync_job_status_list(store, sync_direction))
 
     def sync_job_create(self, job: SyncJob, **options: Any) -> None:
         return self._run(ep.sync_job_create(job, options))
@@ -824,6 +834,9 @@ class AsyncPbsClient(_Api):
     async def prune_job_get(self, id: str) -> PruneJob:
         return await self._run(ep.prune_job_get(id))
 
+    async def prune_job_status_list(self, store: str | None = None) -> list[PruneJobStatus]:
+        return await self._run(ep.prune_job_status_list(store))
+
     async def prune_job_create(self, job: PruneJob) -> None:
         return await self._run(ep.prune_job_create(job))
 
@@ -914,6 +927,11 @@ class AsyncPbsClient(_Api):
 
     async def sync_job_get(self, id: str) -> SyncJob:
         return await self._run(ep.sync_job_get(id))
+
+    async def sync_job_status_list(
+        self, store: str | None = None, sync_direction: str | None = "all"
+    ) -> list[SyncJobStatus]:
+        return await self._run(ep.sync_job_status_list(store, sync_direction))
 
     async def sync_job_create(self, job: SyncJob, **options: Any) -> None:
         return await self._run(ep.sync_job_create(job, options))

@@ -29,9 +29,11 @@ from pbsclient.models import (
     GcStatus,
     Namespace,
     PruneJob,
+    PruneJobStatus,
     Remote,
     Snapshot,
     SyncJob,
+    SyncJobStatus,
     Token,
     TokenSecret,
     User,
@@ -397,6 +399,12 @@ def prune_job_list() -> Call[list[PruneJob]]:
     return _call("GET", "/config/prune", (), _list_of(PruneJob.from_api))
 
 
+def prune_job_status_list(store: str | None) -> Call[list[PruneJobStatus]]:
+    if store is not None:
+        v.validate_store_name(store)
+    return _call("GET", "/admin/prune", (), _list_of(PruneJobStatus.from_api), {"store": store})
+
+
 def prune_job_get(job_id: str) -> Call[PruneJob]:
     v.validate_job_id(job_id)
     return _call("GET", "/config/prune/{}", (job_id,), PruneJob.from_api)
@@ -591,6 +599,15 @@ def sync_job_list(sync_direction: str | None) -> Call[list[SyncJob]]:
     if sync_direction is not None and sync_direction not in ("pull", "push", "all"):
         raise v.PbsValidationError(f"sync direction '{sync_direction}' is not pull, push or all")
     return _call("GET", "/config/sync", (), _list_of(SyncJob.from_api), {"sync-direction": sync_direction})
+
+
+def sync_job_status_list(store: str | None, sync_direction: str | None) -> Call[list[SyncJobStatus]]:
+    if store is not None:
+        v.validate_store_name(store)
+    if sync_direction is not None and sync_direction not in ("pull", "push", "all"):
+        raise v.PbsValidationError(f"sync direction '{sync_direction}' is not pull, push or all")
+    params = {"store": store, "sync-direction": sync_direction}
+    return _call("GET", "/admin/sync", (), _list_of(SyncJobStatus.from_api), params)
 
 
 def sync_job_get(job_id: str) -> Call[SyncJob]:

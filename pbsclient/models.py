@@ -13,7 +13,7 @@ A response that lacks a field PBS always sends raises ``KeyError`` /
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 __all__ = [
@@ -27,10 +27,12 @@ __all__ = [
     "GcStatus",
     "Namespace",
     "PruneJob",
+    "PruneJobStatus",
     "Remote",
     "Snapshot",
     "SnapshotFile",
     "SyncJob",
+    "SyncJobStatus",
     "Token",
     "TokenSecret",
     "User",
@@ -814,3 +816,49 @@ class SyncJob:
         params.update({key: value for key, value in optional.items() if value is not None})
         return params
 
+
+
+# --- job schedule status (/admin/prune, /admin/sync) -----------------------------------------
+
+_RUN_KEYS = frozenset({"next-run", "last-run-state", "last-run-upid", "last-run-endtime"})
+
+
+def _run_state(d: Json) -> dict[str, Any]:
+    return {
+        "next_run": _opt_int(d, "next-run"),
+        "last_run_state": _opt_str(d, "last-run-state"),
+        "last_run_upid": _opt_str(d, "last-run-upid"),
+        "last_run_endtime": _opt_int(d, "last-run-endtime"),
+    }
+
+
+@dataclass(frozen=True)
+class PruneJobStatus(PruneJob):
+    """``GET /admin/prune``: a prune job plus its schedule state."""
+
+    next_run: int | None = None
+    last_run_state: str | None = None
+    last_run_upid: str | None = None
+    last_run_endtime: int | None = None
+
+    @classmethod
+    def from_api(cls, data: object) -> Self:
+        d = _obj(data)
+        base = PruneJob.from_api({key: value for key, value in d.items() if key not in _RUN_KEYS})
+        return cls(**{f.name: getattr(base, f.name) for f in fields(PruneJob)}, **_run_state(d))
+
+
+@dataclass(frozen=True)
+class SyncJobStatus(SyncJob):
+    """``GET /admin/sync``: a sync job plus its schedule state."""
+
+    next_run: int | None = None
+    last_run_state: str | None = None
+    last_run_upid: str | None = None
+    last_run_endtime: int | None = None
+
+    @classmethod
+    def from_api(cls, data: object) -> Self:
+        d = _obj(data)
+        base = SyncJob.from_api({key: value for key, value in d.items() if key not in _RUN_KEYS})
+        return cls(**{f.name: getattr(base, f.name) for f in fields(SyncJob)}, **_run_state(d))

@@ -75,7 +75,7 @@ def period_list(*, limit: int = 24) -> list[PeriodSummary]:
     )
     for t in totals:
         summary = by_id[t["period_id"]]
-        summary.totals[t["currency"]] = t["total"]
+        summary.totals[t["currency"]] = pricing.round_money(t["total"])
         summary.invoices += t["n"]
         summary.gaps += t["gaps"] or 0
     credits = CreditNote.objects.filter(period_id__in=by_id).values("period_id").annotate(n=Count("id")).order_by()
@@ -102,7 +102,8 @@ def period_totals(*, period: BillingPeriod) -> dict[str, Decimal]:
         .annotate(total=Sum("total"))
         .order_by("currency")
     )
-    return {r["currency"]: r["total"] for r in rows}
+    # SQLite sums decimals without their scale: put the cents back.
+    return {r["currency"]: pricing.round_money(r["total"]) for r in rows}
 
 
 def period_invoices(*, period: BillingPeriod, include_credited: bool = True) -> QuerySet[Invoice]:

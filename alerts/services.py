@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -41,11 +42,8 @@ from tenants.models import Tenant, TenantToken
 
 logger = logging.getLogger(__name__)
 
-# Roles of the tenant PBS design (tenants/): write roles come and go with enforcement,
-# the reader role always stays so restores keep working.
-USER_WRITE_ROLE = "DatastorePowerUser"
-TOKEN_WRITE_ROLE = "DatastoreBackup"  # noqa: S105 - a PBS role name, not a secret
-READER_ROLE = "DatastoreReader"
+# Privileges the enforcement is verified by (the tenant PBS design, tenants/): write rights
+# come and go, Datastore.Read always stays so restores keep working.
 PRIV_BACKUP = "Datastore.Backup"
 PRIV_READ = "Datastore.Read"
 
@@ -415,57 +413,19 @@ def quota_exempt_set(
 # --------------------------------------------------------------------------- PBS enforcement
 
 
-@dataclass(frozen=True)
-class WriteGrant:
-    auth_id: str
-    role: str
+# Writes blocked by quota carry this prefix in Tenant.writes_blocked_reason, so quota never
+# lifts a block somebody else set.
+QUOTA_BLOCK_REASON_PREFIX = "quota:"
 
 
-def tenant_write_grants(tenant: Tenant) -> list[WriteGrant]:
-    """The ACL entries that carry write rights for a tenant: DatastorePowerUser of its user
-    and DatastoreBackup of each live backup token, all on the namespace path."""
-    grants = [WriteGrant(tenant.pbs_userid, USER_WRITE_ROLE)] if tenant.pbs_userid else []
-    tokens = TenantToken.objects.filter(
-        tenant=tenant, purpose=TenantToken.Purpose.BACKUP, revoked_at__isnull=True
-    ).order_by("tokenid")
-    grants.extend(WriteGrant(token.tokenid, TOKEN_WRITE_ROLE) for token in tokens)
-    return grants
-
-
-def _tenant_services_hook(name: str) -> Any:
-    """tenants.services.<name> if the tenants app provides it (one mechanism for suspension and
-    quota enforcement), else None."""
-    try:
-        from tenants import services as tenant_services
-    except ImportError:
-        return None
-    return getattr(tenant_services, name, None)
-
-
-def tenant_write_rights_apply(*, tenant: Tenant, client: Any, allowed: bool) -> list[str]:
-    """Put or remove the tenant's write ACLs on PBS, check-before-change (idempotent).
-
-    Steps:
-    1. Read the ACL entries on exactly the namespace path.
-    2. For each write grant: remove it if present (``allowed=False``) or add it if absent.
-    3. Make sure the user keeps DatastoreReader, so restore tokens keep Datastore.Read.
-    Returns what was changed ("removed DatastoreBackup for acme@pbs!backup", ...).
-    """
-    path = tenant.acl_path
-    present = {(entry.ugid, entry.roleid) for entry in client.acl_list(path=path, exact=True)}
-    changes: list[str] = []
-    for grant in tenant_write_grants(tenant):
-        has = (grant.auth_id, grant.role) in present
-        if allowed and not has:
-            client.acl_update(path=path, role=grant.role, auth_id=grant.auth_id, propagate=True)
-            changes.append(f"added {grant.role} for {grant.auth_id}")
-        elif not allowed and has:
-            client.acl_update(path=path, role=grant.role, auth_id=grant.auth_id, delete=True)
-            changes.append(f"removed {grant.role} for {grant.auth_id}")
-    if tenant.pbs_userid and (tenant.pbs_userid, READER_ROLE) not in present:
-        client.acl_update(path=path, role=READER_ROLE, auth_id=tenant.pbs_userid, propagate=True)
-        changes.append(f"added {READER_ROLE} for {tenant.pbs_userid}")
-    return changes
+def tenant_backup_tokenids(tenant: Tenant) -> list[str]:
+    return list(
+        TenantToken.objects.filter(
+            tenant=tenant, purpose=TenantToken.Purpose.BACKUP, revoked_at__isnull=True
+        )
+        .order_by("tokenid")
+        .values_list("tokenid", flat=True)
+    )
 
 
 def tenant_privileges_read(*, tenant: Tenant, client: Any) -> dict[str, dict[str, bool]]:
@@ -488,85 +448,120 @@ def tenant_privileges_read(*, tenant: Tenant, client: Any) -> dict[str, dict[str
 def tenant_privileges_problems(
     *, tenant: Tenant, privileges: dict[str, dict[str, bool]], blocked: bool
 ) -> list[str]:
-    """What is wrong with the effective privileges for the wanted state (empty = as expected)."""
+    """What is wrong with the effective privileges for the wanted state (empty = as expected):
+    the user and backup tokens have Datastore.Backup exactly when writes are allowed; the user
+    and restore tokens always keep Datastore.Read."""
     problems: list[str] = []
-    backup_tokens = {grant.auth_id for grant in tenant_write_grants(tenant) if grant.role == TOKEN_WRITE_ROLE}
+    backup_tokens = set(tenant_backup_tokenids(tenant))
     for auth_id, privs in privileges.items():
         is_user = auth_id == tenant.pbs_userid
-        can_backup = PRIV_BACKUP in privs
-        if (is_user or auth_id in backup_tokens) and can_backup == blocked:
+        if (is_user or auth_id in backup_tokens) and (PRIV_BACKUP in privs) == blocked:
             problems.append(f"{auth_id} {'still has' if blocked else 'lacks'} {PRIV_BACKUP}")
-        if is_user and PRIV_READ not in privs:
+        if auth_id not in backup_tokens and PRIV_READ not in privs:
             problems.append(f"{auth_id} lacks {PRIV_READ}")
     return problems
 
 
-def quota_enforcement_sync(*, tenant_id: int, client: Any = None, now: datetime | None = None) -> QuotaState | None:
-    """Make PBS match the tenant's quota state, then verify with /access/permissions.
+def _writes_set_hook() -> Any:
+    """tenants.services.tenant_writes_set: the one mechanism that stops and restores writes
+    (shared with suspension; it keeps Tenant.writes_blocked, which the drift check honours)."""
+    from tenants import services as tenant_services
+
+    hook = getattr(tenant_services, "tenant_writes_set", None)
+    if hook is None:
+        raise RuntimeError(
+            "tenants.services.tenant_writes_set is missing: quota enforcement stops and restores "
+            "writes through it"
+        )
+    return hook
+
+
+def _quota_block_reason(state: QuotaState) -> str:
+    return (
+        f"{QUOTA_BLOCK_REASON_PREFIX} {state.state}, {_gib(state.usage_bytes)} used "
+        f"(soft {_gib(state.soft_limit_bytes)}, hard {_gib(state.hard_limit_bytes)})"
+    )
+
+
+def quota_enforcement_sync(
+    *, tenant_id: int, client: Any = None, now: datetime | None = None
+) -> QuotaState | None:
+    """Make PBS write rights match the tenant's quota state, then verify with /access/permissions.
 
     Steps:
-    1. Read the wanted state (enforced with stop-writes and not exempt = writes blocked).
-    2. A suspended tenant's write rights belong to the suspension: only record that quota
-       no longer blocks, never put rights back.
-    3. Apply the ACL change: tenants.services.tenant_writes_stop/_restore when the tenants app
-       provides them, else the check-before-change ACL edit here.
-    4. Read effective privileges and compare with what the state wants; a mismatch is an
-       error (recorded, raised so the task retries).
-    5. Store the outcome and audit it; if the wanted state changed meanwhile, go again.
+    1. Read the wanted state (enforced + stop-writes + not exempt = writes blocked).
+    2. Skip tenants that are not on PBS (not active or suspended); never lift a write block
+       that something other than quota set.
+    3. tenants.services.tenant_writes_set: removes DatastorePowerUser from the user and
+       DatastoreBackup from the backup token (or puts them back), check-before-change, keeps
+       DatastoreReader; suspension and quota blocks never undo each other.
+    4. Read effective privileges of the user and every live token and compare them with the
+       wanted state; store them. A mismatch or PBS error is recorded and raised (the task
+       retries with backoff).
+    5. If the wanted state changed meanwhile, go again.
     """
     now = _now(now)
-    state = QuotaState.objects.select_related("tenant", "tenant__datastore", "tenant__host").filter(
-        tenant_id=tenant_id
-    ).first()
+    state = QuotaState.objects.select_related("tenant").filter(tenant_id=tenant_id).first()
     if state is None:
         return None
     tenant = state.tenant
     want_blocked = state.wants_writes_blocked
-    if not want_blocked and tenant.status == Tenant.Status.SUSPENDED:
-        QuotaState.objects.filter(pk=state.pk).update(writes_blocked=False, writes_changed_at=now, pbs_error="")
-        return QuotaState.objects.get(pk=state.pk)
-    if tenant.host is None or tenant.datastore is None or not tenant.namespace:
-        QuotaState.objects.filter(pk=state.pk).update(pbs_error="tenant is not placed on PBS yet")
+
+    def record(**fields: Any) -> QuotaState:
+        QuotaState.objects.filter(pk=state.pk).update(**fields)
         return QuotaState.objects.get(pk=state.pk)
 
-    own_client = client is None
-    if own_client:
-        from tenants.pbs import client_for_host
+    if tenant.status not in (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED):
+        return record(writes_blocked=False, pbs_error=f"tenant is {tenant.status}: nothing to change on PBS")
+    foreign_block = tenant.writes_blocked and not tenant.writes_blocked_reason.startswith(QUOTA_BLOCK_REASON_PREFIX)
+    if not want_blocked and foreign_block:
+        return record(writes_blocked=False, writes_changed_at=now, pbs_error="")
 
-        client = client_for_host(tenant.host, purpose="automation")
+    from tenants.services import LifecycleError
+
     try:
-        hook = _tenant_services_hook("tenant_writes_stop" if want_blocked else "tenant_writes_restore")
-        if hook is not None:
-            outcome = hook(tenant=tenant, client=client, reason="quota")
-            changes = list(outcome) if isinstance(outcome, list | tuple) else []
-        else:
-            changes = tenant_write_rights_apply(tenant=tenant, client=client, allowed=not want_blocked)
-        privileges = tenant_privileges_read(tenant=tenant, client=client)
-    except Exception as exc:
-        QuotaState.objects.filter(pk=state.pk).update(pbs_error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
-    finally:
+        if not (want_blocked and foreign_block):
+            _writes_set_hook()(
+                tenant_id=tenant.pk, allowed=not want_blocked,
+                reason=_quota_block_reason(state) if want_blocked else "quota: back within the limits",
+            )
+        tenant.refresh_from_db()
+        own_client = client is None
         if own_client:
-            client.close()
+            from tenants.pbs import client_for_host
 
-    problems = tenant_privileges_problems(tenant=tenant, privileges=privileges, blocked=want_blocked)
+            client = client_for_host(tenant.host, purpose="automation")
+        try:
+            privileges = tenant_privileges_read(tenant=tenant, client=client)
+        finally:
+            if own_client:
+                client.close()
+    except (LifecycleError, ValidationError) as exc:
+        message = getattr(exc, "message", None) or "; ".join(getattr(exc, "messages", [str(exc)]))
+        record(pbs_error=str(message)[:2000])
+        raise QuotaEnforcementError(f"{tenant.slug}: {message}") from exc
+    except Exception as exc:
+        record(pbs_error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+
+    effective_blocked = want_blocked or not tenant.writes_allowed
+    problems = tenant_privileges_problems(tenant=tenant, privileges=privileges, blocked=effective_blocked)
     with transaction.atomic():
         locked = QuotaState.objects.select_for_update().get(pk=state.pk)
-        changed_fields: dict[str, Any] = {
-            "pbs_privileges": privileges, "pbs_verified_at": now,
-            "pbs_error": "; ".join(problems),
+        fields: dict[str, Any] = {
+            "pbs_privileges": privileges, "pbs_verified_at": now, "pbs_error": "; ".join(problems),
         }
+        changed = not problems and locked.writes_blocked != want_blocked
         if not problems:
-            changed_fields["writes_blocked"] = want_blocked
-            if want_blocked != locked.writes_blocked or changes:
-                changed_fields["writes_changed_at"] = now
-        QuotaState.objects.filter(pk=state.pk).update(**changed_fields)
-        if changes or problems:
+            fields["writes_blocked"] = want_blocked
+        if changed:
+            fields["writes_changed_at"] = now
+        QuotaState.objects.filter(pk=state.pk).update(**fields)
+        if changed or problems:
             audit_record(
                 action="quota.writes_stopped" if want_blocked else "quota.writes_restored",
-                tenant=tenant, target=tenant.acl_path,
-                result="failed" if problems else "ok",
-                detail={"changes": changes, "problems": problems, "privileges": privileges},
+                tenant=tenant, target=tenant.acl_path, result="failed" if problems else "ok",
+                detail={"problems": problems, "privileges": privileges},
             )
         if not problems and locked.wants_writes_blocked != want_blocked:
             transaction.on_commit(lambda: _enforcement_sync_later(tenant_id))

@@ -60,3 +60,23 @@ def make_plan_quota(
         grace_days=grace_days,
         action=action,
     )
+
+
+def add_sample(tenant: Any, *, day: Any, gib: float, taken_at: Any = None, newest_backup_at: Any = None) -> Any:
+    """A billing.UsageSample as metering stores it (same figure on every metric)."""
+    from datetime import UTC, datetime, time
+
+    from billing.models import UsageSample
+
+    size = int(gib * 2**30)
+    taken_at = taken_at or datetime.combine(day, time(2, 0), tzinfo=UTC)
+    sample, _ = UsageSample.objects.update_or_create(
+        tenant=tenant, day=day,
+        defaults={
+            "taken_at": taken_at, "host_name": "pbs1", "datastore": "store1",
+            "namespace": tenant.namespace, "logical_bytes": size, "latest_bytes": size,
+            "physical_estimate_bytes": size // 2, "snapshot_count": 3, "group_count": 1,
+            "namespace_count": 1, "newest_backup_at": newest_backup_at,
+        },
+    )
+    return sample

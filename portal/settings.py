@@ -248,6 +248,13 @@ PORTAL_LOGIN_MAX_FAILURES_PER_IP = env_int(
 # Behind a reverse proxy: take the client IP from the right-most X-Forwarded-For entry.
 PORTAL_TRUST_X_FORWARDED_FOR = env_bool("PORTAL_TRUST_X_FORWARDED_FOR", False)
 PORTAL_PBS_TIMEOUT_SECONDS = float(env_str("PORTAL_PBS_TIMEOUT_SECONDS", "15"))
+# Billing (docs/billing.md): metering fan-out and retries, document numbering.
+PORTAL_METERING_CHUNK_SIZE = env_int("PORTAL_METERING_CHUNK_SIZE", 500)
+PORTAL_METERING_ATTEMPTS = env_int("PORTAL_METERING_ATTEMPTS", 3)
+PORTAL_METERING_RETRY_DELAY_SECONDS = float(env_str("PORTAL_METERING_RETRY_DELAY_SECONDS", "10"))
+PORTAL_METERING_STALE_HOURS = env_int("PORTAL_METERING_STALE_HOURS", 6)
+PORTAL_INVOICE_PREFIX = env_str("PORTAL_INVOICE_PREFIX", "INV-")
+PORTAL_CREDIT_NOTE_PREFIX = env_str("PORTAL_CREDIT_NOTE_PREFIX", "CN-")
 # Onboarding runs (tenants/): retries of transient PBS errors, batch size, placement reserve.
 PORTAL_ONBOARDING_MAX_RETRIES = env_int("PORTAL_ONBOARDING_MAX_RETRIES", 8)
 PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BASE_SECONDS", "2"))

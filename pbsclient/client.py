@@ -126,9 +126,7 @@ class _Core:
         self.max_connections = max_connections
         self.timeout = httpx.Timeout(timeout)
         self.limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self.verify = (
-            build_ssl_context(fingerprint=self.fingerprint, ca_pem=ca_pem or None) if build_tls else None
-        )
+        self.verify = build_ssl_context(fingerprint=self.fingerprint, ca_pem=ca_pem or None) if build_tls else None
         self.stats = ClientStats()
         self._lock = threading.Lock()
 
@@ -213,9 +211,7 @@ class _Core:
                 request_sent=False, method=method, path=path, host=host,
             )  # fmt: skip
         if isinstance(exc, httpx.TimeoutException):
-            return PbsTimeout(
-                f"timed out waiting for {self.origin}: {detail}", method=method, path=path, host=host
-            )
+            return PbsTimeout(f"timed out waiting for {self.origin}: {detail}", method=method, path=path, host=host)
         if isinstance(exc, httpx.ConnectError):
             ssl_error = find_ssl_error(exc)
             if ssl_error is not None:
@@ -230,9 +226,7 @@ class _Core:
                 f"cannot connect to {self.origin}: {detail}",
                 request_sent=False, method=method, path=path, host=host,
             )  # fmt: skip
-        return PbsConnectionError(
-            f"connection to {self.origin} failed: {detail}", method=method, path=path, host=host
-        )
+        return PbsConnectionError(f"connection to {self.origin} failed: {detail}", method=method, path=path, host=host)
 
     def log_attempt(self, call: ep.Call[Any], status: int | None, started: float, error: PbsError | None) -> None:
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -283,8 +277,7 @@ class _Core:
     def describe(self, kind: str) -> str:
         pin = "pinned" if self.fingerprint else "CA-verified"
         return (
-            f"{kind}(host_label={self.host_label!r}, base_url={self.base_url!r}, "
-            f"token_id={self.token_id!r}, tls={pin})"
+            f"{kind}(host_label={self.host_label!r}, base_url={self.base_url!r}, token_id={self.token_id!r}, tls={pin})"
         )
 
 
@@ -484,9 +477,7 @@ class PbsClient(_Api):
     def acl_list(self, path: str | None = None, exact: bool = False) -> list[AclEntry]:
         return self._run(ep.acl_list(path, exact))
 
-    def acl_update(
-        self, *, path: str, role: str, auth_id: str, propagate: bool = True, delete: bool = False
-    ) -> None:
+    def acl_update(self, *, path: str, role: str, auth_id: str, propagate: bool = True, delete: bool = False) -> None:
         return self._run(ep.acl_update(path=path, role=role, auth_id=auth_id, propagate=propagate, delete=delete))
 
     def permissions_get(self, auth_id: str | None = None, path: str | None = None) -> dict[str, dict[str, bool]]:
@@ -802,13 +793,9 @@ class AsyncPbsClient(_Api):
     async def acl_update(
         self, *, path: str, role: str, auth_id: str, propagate: bool = True, delete: bool = False
     ) -> None:
-        return await self._run(
-            ep.acl_update(path=path, role=role, auth_id=auth_id, propagate=propagate, delete=delete)
-        )
+        return await self._run(ep.acl_update(path=path, role=role, auth_id=auth_id, propagate=propagate, delete=delete))
 
-    async def permissions_get(
-        self, auth_id: str | None = None, path: str | None = None
-    ) -> dict[str, dict[str, bool]]:
+    async def permissions_get(self, auth_id: str | None = None, path: str | None = None) -> dict[str, dict[str, bool]]:
         return await self._run(ep.permissions_get(auth_id, path))
 
     # --- namespaces ---
@@ -840,9 +827,7 @@ class AsyncPbsClient(_Api):
     async def prune_job_create(self, job: PruneJob) -> None:
         return await self._run(ep.prune_job_create(job))
 
-    async def prune_job_update(
-        self, id: str, *, delete: Iterable[str] | None = None, **fields: Any
-    ) -> None:
+    async def prune_job_update(self, id: str, *, delete: Iterable[str] | None = None, **fields: Any) -> None:
         return await self._run(ep.prune_job_update(id, delete=delete, fields=fields))
 
     async def prune_job_delete(self, id: str) -> None:
@@ -936,9 +921,7 @@ class AsyncPbsClient(_Api):
     async def sync_job_create(self, job: SyncJob, **options: Any) -> None:
         return await self._run(ep.sync_job_create(job, options))
 
-    async def sync_job_update(
-        self, id: str, *, delete: Iterable[str] | None = None, **fields: Any
-    ) -> None:
+    async def sync_job_update(self, id: str, *, delete: Iterable[str] | None = None, **fields: Any) -> None:
         return await self._run(ep.sync_job_update(id, delete=delete, fields=fields))
 
     async def sync_job_delete(self, id: str) -> None:

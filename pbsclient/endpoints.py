@@ -110,8 +110,7 @@ def _delete_list(delete: Iterable[str] | None, allowed: Iterable[str], what: str
     unknown = [name for name in names if name not in allowed_set]
     if unknown:
         raise v.PbsValidationError(
-            f"cannot delete {', '.join(map(repr, unknown))} from a {what}; "
-            f"PBS allows: {', '.join(sorted(allowed_set))}"
+            f"cannot delete {', '.join(map(repr, unknown))} from a {what}; PBS allows: {', '.join(sorted(allowed_set))}"
         )
     return names or None
 
@@ -221,9 +220,7 @@ def token_get(userid: str, name: str) -> Call[Token]:
     return _call("GET", "/access/users/{}/token/{}", (userid, name), Token.from_api)
 
 
-def token_create(
-    userid: str, name: str, *, comment: str | None, expire: int | None, enable: bool
-) -> Call[TokenSecret]:
+def token_create(userid: str, name: str, *, comment: str | None, expire: int | None, enable: bool) -> Call[TokenSecret]:
     _tokenid(userid, name)
     params = {"comment": comment, "expire": expire, "enable": None if enable else False}
     return _call("POST", "/access/users/{}/token/{}", (userid, name), TokenSecret.from_api, params)
@@ -330,9 +327,7 @@ def namespace_create(store: str, name: str, parent: str | None) -> Call[str]:
                 f"namespace '{parent}/{name}' would be {parent.count('/') + 2} levels deep; "
                 f"PBS allows at most {v.MAX_NAMESPACE_DEPTH}"
             )
-    return _call(
-        "POST", "/admin/datastore/{}/namespace", (store,), _string, {"name": name, "parent": parent or None}
-    )
+    return _call("POST", "/admin/datastore/{}/namespace", (store,), _string, {"name": name, "parent": parent or None})
 
 
 def _namespace_delete_result(data: Any) -> dict[str, int]:
@@ -390,9 +385,7 @@ def _check_prune_fields(fields: Mapping[str, Any]) -> None:
         raise v.PbsValidationError(f"max_depth must be 0..{v.MAX_NAMESPACE_DEPTH}, not {max_depth}")
     for name in _PRUNE_UPDATABLE:
         if name.startswith("keep_") and fields.get(name) is not None and fields[name] < 1:
-            raise v.PbsValidationError(
-                f"{name} must be at least 1 (leave it unset, or delete it, to not limit by it)"
-            )
+            raise v.PbsValidationError(f"{name} must be at least 1 (leave it unset, or delete it, to not limit by it)")
 
 
 def prune_job_list() -> Call[list[PruneJob]]:
@@ -421,8 +414,7 @@ def prune_job_update(job_id: str, *, delete: Iterable[str] | None, fields: Mappi
     unknown = sorted(set(fields) - set(_PRUNE_UPDATABLE))
     if unknown:
         raise TypeError(
-            f"prune_job_update() got unknown field(s) {', '.join(unknown)}; "
-            f"known: {', '.join(_PRUNE_UPDATABLE)}"
+            f"prune_job_update() got unknown field(s) {', '.join(unknown)}; known: {', '.join(_PRUNE_UPDATABLE)}"
         )
     _check_prune_fields(fields)
     params: dict[str, Any] = {_PRUNE_UPDATABLE[name]: value for name, value in fields.items()}
@@ -445,9 +437,7 @@ def datastore_list() -> Call[list[DatastoreListItem]]:
 def datastore_status(store: str, verbose: bool) -> Call[DatastoreStatus]:
     # Only `verbose`: PBS refuses `ns` here (totals are datastore-wide anyway).
     v.validate_store_name(store)
-    return _call(
-        "GET", "/admin/datastore/{}/status", (store,), DatastoreStatus.from_api, {"verbose": verbose or None}
-    )
+    return _call("GET", "/admin/datastore/{}/status", (store,), DatastoreStatus.from_api, {"verbose": verbose or None})
 
 
 _BACKUP_TYPES = ("vm", "ct", "host")
@@ -460,9 +450,7 @@ def group_list(store: str, ns: str | None) -> Call[list[BackupGroup]]:
     return _call("GET", "/admin/datastore/{}/groups", (store,), _list_of(BackupGroup.from_api), {"ns": ns or None})
 
 
-def snapshot_list(
-    store: str, ns: str | None, backup_type: str | None, backup_id: str | None
-) -> Call[list[Snapshot]]:
+def snapshot_list(store: str, ns: str | None, backup_type: str | None, backup_id: str | None) -> Call[list[Snapshot]]:
     v.validate_store_name(store)
     if ns:
         v.validate_namespace(ns)

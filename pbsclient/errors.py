@@ -235,9 +235,7 @@ def _looks_not_found(text: str) -> bool:
     )
 
 
-def error_from_response(
-    status: int, body: str, *, method: str = "", path: str = "", host: str = ""
-) -> PbsHttpError:
+def error_from_response(status: int, body: str, *, method: str = "", path: str = "", host: str = "") -> PbsHttpError:
     """Build the right exception for one PBS error answer (status + plain-text body).
 
     Order matters: "missing permissions" beats everything, a "no such"/"does

@@ -219,8 +219,18 @@ class User:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"userid", "comment", "enable", "expire", "firstname", "lastname", "email", "tokens",
-         "totp-locked", "tfa-locked-until"}
+        {
+            "userid",
+            "comment",
+            "enable",
+            "expire",
+            "firstname",
+            "lastname",
+            "email",
+            "tokens",
+            "totp-locked",
+            "tfa-locked-until",
+        }
     )
 
     @classmethod
@@ -329,8 +339,16 @@ class PruneJob:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"id", "store", "schedule", "ns", "max-depth", "comment", "disable",
-         *(name.replace("_", "-") for name in _KEEP_FIELDS)}
+        {
+            "id",
+            "store",
+            "schedule",
+            "ns",
+            "max-depth",
+            "comment",
+            "disable",
+            *(name.replace("_", "-") for name in _KEEP_FIELDS),
+        }
     )
 
     @classmethod
@@ -435,8 +453,16 @@ class GcStatus:
         "removed_chunks", "pending_bytes", "pending_chunks", "removed_bad", "still_bad",
     )  # fmt: skip
     _KNOWN = frozenset(
-        {"store", "upid", "schedule", "next-run", "last-run-endtime", "last-run-state", "duration",
-         *(name.replace("_", "-") for name in _INTS)}
+        {
+            "store",
+            "upid",
+            "schedule",
+            "next-run",
+            "last-run-endtime",
+            "last-run-state",
+            "duration",
+            *(name.replace("_", "-") for name in _INTS),
+        }
     )
 
     @classmethod
@@ -580,8 +606,18 @@ class Snapshot:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"backup-type", "backup-id", "backup-time", "size", "owner", "protected", "verification",
-         "comment", "fingerprint", "files"}
+        {
+            "backup-type",
+            "backup-id",
+            "backup-time",
+            "size",
+            "owner",
+            "protected",
+            "verification",
+            "comment",
+            "fingerprint",
+            "files",
+        }
     )
 
     @classmethod
@@ -632,8 +668,20 @@ class DatastoreUsage:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"store", "total", "used", "avail", "mount-status", "backend-type", "history",
-         "history-start", "history-delta", "estimated-full-date", "error", "gc-status"}
+        {
+            "store",
+            "total",
+            "used",
+            "avail",
+            "mount-status",
+            "backend-type",
+            "history",
+            "history-start",
+            "history-delta",
+            "estimated-full-date",
+            "error",
+            "gc-status",
+        }
     )
 
     @classmethod
@@ -679,8 +727,18 @@ class CertificateInfo:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"filename", "fingerprint", "subject", "issuer", "san", "notbefore", "notafter", "pem",
-         "public-key-type", "public-key-bits"}
+        {
+            "filename",
+            "fingerprint",
+            "subject",
+            "issuer",
+            "san",
+            "notbefore",
+            "notafter",
+            "pem",
+            "public-key-type",
+            "public-key-bits",
+        }
     )
 
     @classmethod
@@ -772,8 +830,22 @@ class SyncJob:
     extra: Mapping[str, Any] = _extra_field()
 
     _KNOWN = frozenset(
-        {"id", "store", "remote-store", "remote", "ns", "remote-ns", "owner", "schedule",
-         "remove-vanished", "max-depth", "group-filter", "transfer-last", "sync-direction", "comment"}
+        {
+            "id",
+            "store",
+            "remote-store",
+            "remote",
+            "ns",
+            "remote-ns",
+            "owner",
+            "schedule",
+            "remove-vanished",
+            "max-depth",
+            "group-filter",
+            "transfer-last",
+            "sync-direction",
+            "comment",
+        }
     )
 
     @classmethod
@@ -815,7 +887,6 @@ class SyncJob:
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         return params
-
 
 
 # --- job schedule status (/admin/prune, /admin/sync) -----------------------------------------

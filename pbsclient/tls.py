@@ -60,9 +60,7 @@ class PinMismatchError(ssl.SSLCertVerificationError):
     def __init__(self, expected: str, presented: str | None) -> None:
         self.expected = expected
         self.presented = presented
-        super().__init__(
-            f"certificate fingerprint mismatch: expected {expected}, got {presented or 'no certificate'}"
-        )
+        super().__init__(f"certificate fingerprint mismatch: expected {expected}, got {presented or 'no certificate'}")
 
 
 def fingerprint_of_der(der: bytes) -> str:

@@ -50,9 +50,7 @@ MAX_NAMESPACE_LENGTH = 256  # 32 * 8 in pbs-api-types
 MAX_NAMESPACE_COMPONENT = 32
 MAX_ACL_PATH_LENGTH = 128
 
-_SAFE_ID_HELP = (
-    "letters, digits, '_', '.' and '-', not starting with '.' or '-'"
-)
+_SAFE_ID_HELP = "letters, digits, '_', '.' and '-', not starting with '.' or '-'"
 
 
 def _fail(message: str) -> PbsValidationError:
@@ -97,13 +95,9 @@ def validate_userid(userid: str) -> str:
             "so such a user could not be managed through the API"
         )
     if len(realm) < 2 or len(realm) > 32 or not _SAFE_ID_RE.match(realm):
-        raise _fail(
-            f"realm '{realm}' in '{userid}' must be 2..32 characters of {_SAFE_ID_HELP}"
-        )
+        raise _fail(f"realm '{realm}' in '{userid}' must be 2..32 characters of {_SAFE_ID_HELP}")
     if len(userid) < 3 or len(userid) > MAX_AUTHID_LENGTH:
-        raise _fail(
-            f"user id '{userid}' is {len(userid)} characters; PBS allows 3..{MAX_AUTHID_LENGTH}"
-        )
+        raise _fail(f"user id '{userid}' is {len(userid)} characters; PBS allows 3..{MAX_AUTHID_LENGTH}")
     return userid
 
 
@@ -126,9 +120,7 @@ def validate_tokenid(tokenid: str) -> str:
     validate_userid(userid)
     validate_token_name(name)
     if len(tokenid) > MAX_AUTHID_LENGTH:
-        raise _fail(
-            f"token id '{tokenid}' is {len(tokenid)} characters; PBS allows at most {MAX_AUTHID_LENGTH}"
-        )
+        raise _fail(f"token id '{tokenid}' is {len(tokenid)} characters; PBS allows at most {MAX_AUTHID_LENGTH}")
     return tokenid
 
 
@@ -160,9 +152,7 @@ def validate_namespace(ns: str, *, allow_root: bool = True) -> str:
         raise _fail(f"namespace '{ns[:40]}...' is {len(ns)} characters; PBS allows at most {MAX_NAMESPACE_LENGTH}")
     parts = ns.split("/")
     if len(parts) > MAX_NAMESPACE_DEPTH:
-        raise _fail(
-            f"namespace '{ns}' is {len(parts)} levels deep; PBS allows at most {MAX_NAMESPACE_DEPTH}"
-        )
+        raise _fail(f"namespace '{ns}' is {len(parts)} levels deep; PBS allows at most {MAX_NAMESPACE_DEPTH}")
     for part in parts:
         if part == "":
             raise _fail(f"namespace '{ns}' has an empty level (leading, trailing or doubled '/')")
@@ -235,9 +225,7 @@ def validate_acl_path(path: str) -> str:
     if not path:
         raise _fail("ACL path is empty; use '/' for the root")
     if len(path) > MAX_ACL_PATH_LENGTH:
-        raise _fail(
-            f"ACL path '{path[:40]}...' is {len(path)} characters; PBS allows at most {MAX_ACL_PATH_LENGTH}"
-        )
+        raise _fail(f"ACL path '{path[:40]}...' is {len(path)} characters; PBS allows at most {MAX_ACL_PATH_LENGTH}")
     if not _ACL_PATH_RE.match(path):
         raise _fail(
             f"ACL path '{path}' is malformed; it must start with '/' and each part must be "

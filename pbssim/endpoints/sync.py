@@ -176,9 +176,7 @@ def parse_group_filter(text: str) -> GroupFilter:
         rest = rest[8:]
     kind, sep, value = rest.partition(":")
     if not sep:
-        raise ValueError(
-            "input doesn't match expected format '<group:GROUP||type:<vm|ct|host>|regex:REGEX>'"
-        )
+        raise ValueError("input doesn't match expected format '<group:GROUP||type:<vm|ct|host>|regex:REGEX>'")
     if kind == "type":
         if value not in BACKUP_TYPES:
             raise ValueError(f"unable to parse backup type '{value}'")
@@ -446,9 +444,7 @@ class RemoteClient:
         if linked is not None:
             self._http = httpx.Client(base_url=base, transport=linked.transport(), timeout=30.0)
         else:
-            self._http = httpx.Client(
-                base_url=base, verify=_ssl_context(remote.get("fingerprint")), timeout=30.0
-            )
+            self._http = httpx.Client(base_url=base, verify=_ssl_context(remote.get("fingerprint")), timeout=30.0)
         self._auth_id = remote["auth-id"]
         self._password = password
         self._headers: dict[str, str] = {}
@@ -584,8 +580,7 @@ def list_sync_jobs(req: Request, params: dict[str, Any]) -> Any:
     return [
         dict(ext.jobs[job_id])
         for job_id in sorted(ext.jobs)
-        if _direction_filter(ext.jobs[job_id], wanted)
-        and check_read_access(req.state, req.caller, ext.jobs[job_id])
+        if _direction_filter(ext.jobs[job_id], wanted) and check_read_access(req.state, req.caller, ext.jobs[job_id])
     ]
 
 
@@ -880,8 +875,7 @@ def _pull_ns(ctx: _Pull, ns: str, target_ns: str) -> None:
         if "Datastore.Read" not in reader:
             if "Datastore.Backup" not in reader:
                 ctx.log.append(
-                    f"sync group {label} failed - no permissions on "
-                    f"/{'/'.join(ns_acl_path(remote_store, ns))}"
+                    f"sync group {label} failed - no permissions on /{'/'.join(ns_acl_path(remote_store, ns))}"
                 )
                 ctx.errors = True
                 continue
@@ -915,17 +909,18 @@ def _pull_ns(ctx: _Pull, ns: str, target_ns: str) -> None:
 
 def _snapshot_encrypted(item: dict[str, Any]) -> bool:
     files = item.get("files") or []
-    return bool(files) and all(
-        (f.get("crypt-mode") if isinstance(f, dict) else None) == "encrypt" for f in files
-    )
+    return bool(files) and all((f.get("crypt-mode") if isinstance(f, dict) else None) == "encrypt" for f in files)
 
 
 def _pull_group(ctx: _Pull, ns: str, target_ns: str, key: tuple[str, str]) -> None:
     remote_store = ctx.job["remote-store"]
-    listed = ctx.client.get(
-        f"/admin/datastore/{quote(remote_store)}/snapshots",
-        {"ns": ns or None, "backup-type": key[0], "backup-id": key[1]},
-    ) or []
+    listed = (
+        ctx.client.get(
+            f"/admin/datastore/{quote(remote_store)}/snapshots",
+            {"ns": ns or None, "backup-type": key[0], "backup-id": key[1]},
+        )
+        or []
+    )
     label = f"{key[0]}/{key[1]}"
     snapshots = []
     for item in listed:
@@ -936,7 +931,7 @@ def _pull_group(ctx: _Pull, ns: str, target_ns: str, key: tuple[str, str]) -> No
     snapshots.sort(key=lambda s: s["backup-time"])
     store = ctx.state.datastores[ctx.store_name]
     local = store.groups_in(target_ns).get(key)
-    finished = [t for t, s in (local.snapshots.items() if local else []) if s.files is not None]
+    finished = [t for t, s in (local.snapshots.items() if local else []) if s.manifest]
     last_sync = max(finished) if finished else None
     transfer_last = ctx.job.get("transfer-last")
     cutoff = max(0, len(snapshots) - transfer_last) if transfer_last else 0
@@ -961,11 +956,9 @@ def _pull_group(ctx: _Pull, ns: str, target_ns: str, key: tuple[str, str]) -> No
         if local is None:
             local = Group(key[0], key[1], ctx.owner)
             store.groups.setdefault(target_ns, {})[key] = local
-        files = [
-            (f["filename"], f.get("size"), f.get("crypt-mode"))
-            for f in item.get("files") or []
-            if isinstance(f, dict)
-        ] or [("index.json.blob", item.get("size"), None)]
+        files = [(f["filename"], f.get("size")) for f in item.get("files") or [] if isinstance(f, dict)] or [
+            ("index.json.blob", item.get("size"))
+        ]
         snap = Snapshot(
             backup_time=when,
             files=files,

@@ -306,6 +306,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Provisioning, lifecycle and billing for Proxmox Backup Server tenants.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are for signed-in users only (no map for strangers).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # --- Logging --------------------------------------------------------------

@@ -5,4 +5,16 @@ from selfservice import views
 app_name = "selfservice"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("backups/", views.backups, name="backups"),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/create/", views.token_create, name="token_create"),
+    path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
+    path("team/", views.team, name="team"),
+    path("team/invite/", views.team_invite, name="team_invite"),
+    path("team/users/<int:user_id>/remove/", views.team_remove, name="team_remove"),
+    path(
+        "team/invitations/<int:invitation_id>/revoke/",
+        views.team_invitation_revoke,
+        name="team_invitation_revoke",
+    ),
 ]

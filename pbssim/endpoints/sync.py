@@ -28,6 +28,7 @@ import ipaddress
 import re
 import ssl
 import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -258,8 +259,23 @@ class SyncExtension:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     job_states: dict[str, JobState] = field(default_factory=dict)
     task_logs: dict[str, list[str]] = field(default_factory=dict)
-    # "host:port" -> Simulator reached in-process instead of over the network.
-    links: dict[str, Any] = field(default_factory=dict)
+
+
+# Simulator -> {"host:port": Simulator reached in-process instead of over the network}.
+# Kept beside the PBS state (a reset empties PBS, not the test's wiring).
+_LINKS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def init_state(state: State) -> None:
+    state.extensions[EXTENSION] = SyncExtension()
+
+
+def snapshot_state(state: State) -> dict[str, Any]:
+    ext = extension(state)
+    return {
+        "remotes": [dict(r) for r in ext.remotes.values()],
+        "jobs": [_status(ext, job) for job in ext.jobs.values()],
+    }
 
 
 def extension(state: State) -> SyncExtension:
@@ -269,19 +285,15 @@ def extension(state: State) -> SyncExtension:
     return ext
 
 
-def _state_of(sim: Any) -> State:
-    return sim.state if hasattr(sim, "state") else sim
-
-
 def link_remote(sim: Any, address: str, remote_sim: Any) -> None:
     """Route pulls of ``sim`` to remotes at ``address`` ("host:port") to ``remote_sim``'s
     in-process transport (no socket, no TLS; every API check still applies)."""
-    extension(_state_of(sim)).links[address] = remote_sim
+    _LINKS.setdefault(sim, {})[address] = remote_sim
 
 
 def task_log(sim: Any, upid: str) -> list[str]:
     """The log lines of a sync task (what PBS shows in the task viewer)."""
-    return list(extension(_state_of(sim)).task_logs.get(upid, []))
+    return list(extension(sim.state).task_logs.get(upid, []))
 
 
 # --- remotes -------------------------------------------------------------------------------
@@ -373,7 +385,8 @@ def _scan(req: Request, params: dict[str, Any], path: str, query: dict[str, Any]
     ext = extension(req.state)
     remote = _lookup_remote(ext, params["name"])
     try:
-        with RemoteClient(ext, remote, ext.passwords.get(params["name"], "")) as client:
+        links = _LINKS.get(req.simulator, {})
+        with RemoteClient(links, remote, ext.passwords.get(params["name"], "")) as client:
             return client.get(path, query)
     except PullError as exc:
         raise ApiError(f"failed to scan remote '{params['name']}' - {exc}") from None
@@ -435,12 +448,12 @@ class RemoteClient:
     """A small HTTP client for the remote's /api2/json, authenticating as the remote's
     auth-id (token header, or a ticket for a user with a password)."""
 
-    def __init__(self, ext: SyncExtension, remote: dict[str, Any], password: str) -> None:
+    def __init__(self, links: dict[str, Any], remote: dict[str, Any], password: str) -> None:
         host, port = remote["host"], remote.get("port") or 8007
         address = f"{host}:{port}"
         netloc = f"[{host}]:{port}" if ":" in host else address
         base = f"https://{netloc}/api2/json"
-        linked = ext.links.get(address)
+        linked = links.get(address)
         if linked is not None:
             self._http = httpx.Client(base_url=base, transport=linked.transport(), timeout=30.0)
         else:
@@ -448,7 +461,6 @@ class RemoteClient:
         self._auth_id = remote["auth-id"]
         self._password = password
         self._headers: dict[str, str] = {}
-        self._cookies: dict[str, str] = {}
 
     def __enter__(self) -> RemoteClient:
         return self
@@ -457,18 +469,18 @@ class RemoteClient:
         self._http.close()
 
     def _login(self) -> None:
-        if self._headers or self._cookies:
+        if self._headers:
             return
         if is_token(self._auth_id):
             self._headers = {"Authorization": f"PBSAPIToken={self._auth_id}:{self._password}"}
             return
         data = self._send("POST", "/access/ticket", json={"username": self._auth_id, "password": self._password})
-        self._cookies = {"PBSAuthCookie": data["ticket"]}
+        self._http.cookies.set("PBSAuthCookie", data["ticket"])
         self._headers = {"CSRFPreventionToken": data["CSRFPreventionToken"]}
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            resp = self._http.request(method, path.lstrip("/"), headers=self._headers, cookies=self._cookies, **kwargs)
+            resp = self._http.request(method, path.lstrip("/"), headers=self._headers, **kwargs)
         except httpx.HTTPError as exc:
             raise PullError(f"error trying to connect: {exc}") from None
         if resp.status_code != 200:
@@ -705,7 +717,7 @@ def run_sync_job(req: Request, params: dict[str, Any]) -> Any:
         raise ApiError(f"permission check failed, '{req.caller}' is missing access")
     log: list[str] = []
     try:
-        pull(req.state, ext, job, log)
+        pull(req.state, ext, job, log, _LINKS.get(req.simulator, {}))
         exitstatus = "OK"
     except PullFailed as exc:
         exitstatus = str(exc)
@@ -763,7 +775,9 @@ class _Pull:
         return self.job["store"]
 
 
-def pull(state: State, ext: SyncExtension, job: dict[str, Any], log: list[str]) -> None:
+def pull(
+    state: State, ext: SyncExtension, job: dict[str, Any], log: list[str], links: dict[str, Any]
+) -> None:
     """Pull a job's snapshots from its remote into this state; raise PullFailed at the end
     when anything failed (PBS: ``sync failed with some errors.``)."""
     if _direction(job) == "push":
@@ -785,7 +799,7 @@ def pull(state: State, ext: SyncExtension, job: dict[str, Any], log: list[str]) 
     max_depth = job.get("max-depth")
     log.append(f"Starting datastore sync job '{remote_name}:{remote_store}'")
     log.append(f"sync datastore '{store.name}' from '{remote_name}/{remote_store}'")
-    with RemoteClient(ext, remote, ext.passwords.get(remote_name, "")) as client:
+    with RemoteClient(links, remote, ext.passwords.get(remote_name, "")) as client:
         ctx = _Pull(state, job, client, log, owner, [parse_group_filter(f) for f in job.get("group-filter", [])])
         try:
             if not remote_ns and max_depth == 0:

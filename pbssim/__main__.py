@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--timeout-hold", type=float, default=30.0, metavar="SECONDS",
                         help="how long a timed-out request is held before the connection closes")
     faults.add_argument("--seed", type=int, help="random seed, for repeatable fault sequences")
+    faults.add_argument(
+        "--auth-delay", type=float, default=0.0, metavar="SECONDS",
+        help="delay 401 answers like PBS (3 s there; 403 get a sixth of it)",
+    )
     parser.add_argument(
         "--json", action="store_true",
         help="print one JSON line (url, fingerprint, token_id, token_secret, control_key) for scripts",
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pbssim.server import SimServer
     from pbssim.simulator import Simulator
 
-    sim = Simulator()
+    sim = Simulator(auth_delay_s=args.auth_delay)
     try:
         sim.faults = build_faults(
             sim.faults,

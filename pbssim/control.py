@@ -13,7 +13,8 @@ Endpoints (request and response bodies are JSON; replies are ``{"data": ...}``):
 - ``POST /_sim/snapshots``                  one snapshot object or a list
 - ``GET  /_sim/faults`` / ``PUT /_sim/faults``  read / change fault settings
   (latency_ms, error_rate, timeout_rate, drop_rate, timeout_hold_s, seed, methods)
-- ``POST /_sim/reset``                      back to an empty PBS
+- ``POST /_sim/reset``                      back to an empty PBS, with a new admin token
+  (returned; ``{"bootstrap": false}`` for none)
 - ``GET  /_sim/requests[?reset=1]``         PBS calls counted by method and path
 - ``PUT  /_sim/down``                       server only: ``{"seconds": N, "mode": "refuse"|"hang"}``
 """
@@ -166,7 +167,7 @@ class ControlInterface:
             ("POST", "snapshots"): lambda: self._add_snapshots(_parse_json(body)),
             ("GET", "faults"): lambda: faults_to_dict(self.sim.faults),
             ("PUT", "faults"): lambda: self._set_faults(_parse_json(body)),
-            ("POST", "reset"): self._reset,
+            ("POST", "reset"): lambda: self._reset(_parse_json(body)),
             ("GET", "requests"): lambda: self._requests(query),
             ("PUT", "down"): lambda: self._down(_parse_json(body)),
         }
@@ -209,8 +210,16 @@ class ControlInterface:
         log.info("faults changed: %s", faults_to_dict(self.sim.faults))
         return faults_to_dict(self.sim.faults)
 
-    def _reset(self) -> None:
+    def _reset(self, payload: Any) -> dict[str, str] | None:
+        """Back to an empty PBS. Unless ``{"bootstrap": false}``, the admin token is made
+        again (with a new secret, returned here) so a running demo stays usable."""
+        if payload is not None and not isinstance(payload, dict):
+            raise ControlError(400, 'expected {"bootstrap": true|false} or no body')
         self.sim.reset()
+        if payload is not None and payload.get("bootstrap") is False:
+            return None
+        token_id, secret = self.sim.bootstrap_admin_token()
+        return {"token_id": token_id, "token_secret": secret}
 
     def _requests(self, query: dict[str, list[str]]) -> dict[str, Any]:
         entries = self.sim.request_log

@@ -53,6 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HttpsServer
     server_version = "pbssim"
     sys_version = ""
+    # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus
+    # delayed ACKs would add ~40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
 
     # BaseHTTPRequestHandler dispatches on do_<METHOD>.
     def do_GET(self) -> None:
@@ -218,10 +221,14 @@ class SimServer:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._conn_lock = threading.Lock()
+        # TLS connections accepted so far (keep-alive reuses one for many requests).
+        self.connections_accepted = 0
         self._stopping = threading.Event()
         self.hang_released = threading.Event()
         self._resume_timer: threading.Timer | None = None
-        sim.set_certificate(self.certificate.cert_pem, self.fingerprint)
+        sim.set_certificate(
+            self.certificate.cert_pem, self.fingerprint, **tls.certificate_info(self.certificate.cert_pem)
+        )
 
     def __repr__(self) -> str:
         return f"SimServer(url={self.url!r}, mode={self.mode!r})"
@@ -357,6 +364,7 @@ class SimServer:
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._conn_lock:
             if add:
+                self.connections_accepted += 1
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)

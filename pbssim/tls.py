@@ -46,6 +46,32 @@ class CertBundle:
         return f"CertBundle(fingerprint={self.fingerprint!r})"
 
 
+def certificate_info(pem: str) -> dict[str, object]:
+    """Fields PBS reports at /nodes/{node}/certificates/info, from the certificate itself."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+
+    def name(value: x509.Name) -> str:
+        return ", ".join(f"{attr.rfc4514_attribute_name}={attr.value!s}" for attr in value)
+
+    try:
+        san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = [*san_ext.get_values_for_type(x509.DNSName)]
+        san += [str(ip) for ip in san_ext.get_values_for_type(x509.IPAddress)]
+    except x509.ExtensionNotFound:
+        san = []
+    key = cert.public_key()
+    key_type = "rsaEncryption" if isinstance(key, rsa.RSAPublicKey) else "id-ecPublicKey"
+    return {
+        "subject": name(cert.subject),
+        "issuer": name(cert.issuer),
+        "san": san,
+        "notbefore": int(cert.not_valid_before_utc.timestamp()),
+        "notafter": int(cert.not_valid_after_utc.timestamp()),
+        "public_key_type": key_type,
+        "public_key_bits": getattr(key, "key_size", 0),
+    }
+
+
 def fingerprint_of_der(der: bytes) -> str:
     """PBS format: SHA-256 of the DER leaf, lowercase hex pairs joined by ':' (95 chars)."""
     digest = hashlib.sha256(der).hexdigest()

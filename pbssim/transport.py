@@ -137,9 +137,13 @@ class AsyncSimTransport(_Base, httpx.AsyncBaseTransport):
             raise httpx.RemoteProtocolError(DROP_MESSAGE, request=request)
         if plan.fault == "error":
             return _response(request, error_reply(plan.error_status))
-        # The simulator works in memory and is thread-safe; calling it inline
-        # keeps the event loop's overhead per request to a minimum.
-        reply = self._call(request, body)
+        # The simulator works in memory and is thread-safe; calling it inline keeps
+        # the per-request overhead minimal. With PBS's auth delays switched on it
+        # sleeps, so it then runs in a thread to keep the event loop free.
+        if getattr(self.sim, "auth_delay_s", 0):
+            reply = await asyncio.to_thread(self._call, request, body)
+        else:
+            reply = self._call(request, body)
         if plan.fault == "timeout":
             await asyncio.sleep(_hold_for(plan, request))
             raise httpx.ReadTimeout("timed out", request=request)

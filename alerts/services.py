@@ -497,7 +497,8 @@ def quota_enforcement_sync(
        DatastoreReader; suspension and quota blocks never undo each other.
     4. Read effective privileges of the user and every live token and compare them with the
        wanted state; store them. A mismatch or PBS error is recorded and raised (the task
-       retries with backoff).
+       retries with backoff); a mismatch the shared mechanism would not fix by itself
+       (its flag was already set) starts a tenants repair run first.
     5. If the wanted state changed meanwhile, go again.
     """
     now = _now(now)
@@ -519,6 +520,9 @@ def quota_enforcement_sync(
 
     from tenants.services import LifecycleError
 
+    # tenant_writes_set does nothing when its flag already matches; if PBS still differs then
+    # (an earlier attempt failed half-way), a tenants repair run converges it.
+    flag_already_set = tenant.writes_blocked == want_blocked
     try:
         if not (want_blocked and foreign_block):
             _writes_set_hook()(
@@ -566,6 +570,12 @@ def quota_enforcement_sync(
         if not problems and locked.wants_writes_blocked != want_blocked:
             transaction.on_commit(lambda: _enforcement_sync_later(tenant_id))
     if problems:
+        if flag_already_set:
+            from tenants.services import tenant_repair
+
+            run, _ = tenant_repair(tenant_id=tenant.pk)
+            problems.append(f"repair run {run.pk} started")
+            record(pbs_error="; ".join(problems))
         raise QuotaEnforcementError(f"{tenant.slug}: " + "; ".join(problems))
     return QuotaState.objects.get(pk=state.pk)
 

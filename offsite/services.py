@@ -985,22 +985,33 @@ class _Newest:
     extra: list[str] = field(default_factory=list)
 
 
+def _absent(exc: PbsError) -> bool:
+    """A namespace that does not exist: PBS answers 400 with the OS error (ENOENT)."""
+    return isinstance(exc, NotFound) or (
+        getattr(exc, "status", None) == 400 and "ENOENT" in str(getattr(exc, "message", exc))
+    )
+
+
 def _scan_namespace_tree(
     client: Any, store: str, ns: str, *, policy: OffsitePolicy, due_before: datetime | None
 ) -> _Newest:
     filters = [parse_group_filter(g) for g in policy.group_filters]
     try:
         namespaces = [n.ns for n in client.namespace_list(store, parent=ns or None)]
-    except NotFound:
-        return _Newest()
+    except PbsError as exc:
+        if _absent(exc):
+            return _Newest()
+        raise
     if ns not in namespaces:
         namespaces.append(ns)
     out = _Newest()
     for name in namespaces:
         try:
             snapshots = client.snapshot_list(store, ns=name or None)
-        except NotFound:
-            continue
+        except PbsError as exc:
+            if _absent(exc):  # no copy there yet
+                continue
+            raise
         for snap in snapshots:
             if not group_passes(filters, snap.backup_type, snap.backup_id):
                 continue

@@ -24,3 +24,13 @@ def worker_info() -> dict[str, Any]:
     from django.db import connection
 
     return {"pid": os.getpid(), "database": connection.settings_dict["NAME"], "vendor": connection.vendor}
+
+
+@shared_task(name="tests.infra.tasks.pbs_version")
+def pbs_version(host_id: int) -> str:
+    """Ask a registered PBS host for its version, the way portal tasks reach PBS."""
+    from tenants.models import PbsHost
+    from tenants.pbs import client_for_host
+
+    with client_for_host(PbsHost.objects.get(pk=host_id)) as client:
+        return client.version().version

@@ -15,7 +15,9 @@ import pytest
 
 from pbssim.endpoints.sync import link_remote
 from tenants.models import Datastore, PbsHost, Tenant
+from tenants.pbs import client_for_host
 from tests.factories import make_tenant
+from tests.fixtures import *  # noqa: F403  (pytest finds fixtures by name)
 
 T0 = 1_760_000_000
 DAY = 86_400
@@ -37,7 +39,14 @@ class Hosts:
         return Datastore.objects.get(host=self.dst, name="store2")
 
     def tenant(self, slug: str = "acme", **fields: Any) -> Tenant:
-        return make_tenant(slug=slug, datastore=self.src_store, **fields)
+        """A tenant on pbs1/store1 whose namespace exists on PBS, as onboarding leaves it."""
+        tenant = make_tenant(slug=slug, datastore=self.src_store, **fields)
+        with client_for_host(self.src) as client:
+            parent = ""
+            for component in tenant.namespace.split("/"):
+                client.namespace_create("store1", component, parent=parent or None)
+                parent = f"{parent}/{component}" if parent else component
+        return tenant
 
     def seed(self, tenant: Tenant, btype: str, bid: str, times: list[int], **kw: Any) -> None:
         for when in times:

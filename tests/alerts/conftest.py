@@ -1,27 +1,15 @@
-"""Fixtures for the alerts tests: role fixtures, eager Celery, quota factories."""
+"""Fixtures for the alerts tests: role fixtures, settings, quota and sample factories.
+
+Celery runs eagerly here (tests/conftest.py) except in tests marked ``celery``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from tests.fixtures import *  # noqa: F403  (pytest finds fixtures by name)
-
-
-@pytest.fixture(autouse=True)
-def eager_celery() -> Iterator[None]:
-    """Run tasks in-process so a test sees the whole chain (evaluation -> PBS sync -> notices).
-    The real-worker path is covered by tests marked ``celery``."""
-    from portal.celery import app
-
-    saved = (app.conf.task_always_eager, app.conf.task_eager_propagates)
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
 
 
 @pytest.fixture

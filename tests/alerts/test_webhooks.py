@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 
 from alerts import services, tasks
 from alerts.models import Alert, TenantAlertSettings, WebhookDelivery
+from tests.alerts.receiver import SECRET, Receiver, verify
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-SECRET = "tenant-webhook-signing-secret-0123456789"
-
-
-class Receiver:
-    """A local HTTP endpoint that answers a scripted list of status codes and keeps what it got."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                code = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"ok" if code < 300 else b"nope")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token=in-url"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -69,12 +31,13 @@ def receiver_factory() -> Iterator:
 
 
 @pytest.fixture
-def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     """Record the backoff the task asks for. Eager Celery runs a retry at once, but only when
     exceptions do not propagate, so these tests check outcomes on the delivery rows."""
     from portal.celery import app
 
-    app.conf.task_eager_propagates = False  # restored by the eager_celery fixture
+    saved = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
     asked: list[float] = []
     original = tasks.webhook_backoff_seconds
 
@@ -84,7 +47,8 @@ def no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         return value
 
     monkeypatch.setattr(tasks, "webhook_backoff_seconds", record)
-    return asked
+    yield asked
+    app.conf.task_eager_propagates = saved
 
 
 def configure_tenant_webhook(tenant, url: str) -> None:
@@ -97,14 +61,6 @@ def raise_alert(tenant, django_capture_on_commit_callbacks):
             tenant=tenant, kind=Alert.Kind.QUOTA_OVER, title="Backup storage over the quota",
             message="Usage is 110 GiB", severity=Alert.Severity.WARNING, now=NOW,
         )
-
-
-def verify(headers: dict[str, str], body: bytes, secret: str = SECRET) -> bool:
-    """What a receiver does (docs/alerts.md), written out independently of the service."""
-    timestamp = headers["x-portal-timestamp"]
-    expected = "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    fresh = abs(time.time() - int(timestamp)) < 300
-    return fresh and hmac.compare_digest(expected, headers["x-portal-signature"])
 
 
 @pytest.mark.django_db

@@ -6,7 +6,8 @@ Entry points other apps call:
 - ``tenant_offsite_remove(tenant)`` from offboarding: deletes its tenant-scoped jobs and the
   pull user's grant on its namespace;
 - ``offsite_drift(host)`` from the drift check: remotes and sync jobs that differ from the
-  portal's records.
+  portal's records (``DriftItem.as_finding()`` gives the tenants.drift finding shape), and
+  ``offsite_repair(host)`` to converge them again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
@@ -1116,6 +1118,18 @@ class DriftItem:
             "detail": self.detail,
         }
 
+    def as_finding(self) -> dict[str, Any]:
+        """The shape of tenants.drift findings: ``{kind, object, detail, repairable}``.
+        Unknown jobs are never repaired (removed) automatically: someone may rely on them."""
+        kind = f"offsite_{self.kind.replace('-', '_')}_{self.problem}"
+        detail = self.detail or f"The offsite {self.kind} is {self.problem} on PBS."
+        return {
+            "kind": kind,
+            "object": f"{self.host}:{self.name}",
+            "detail": detail,
+            "repairable": self.problem != "unexpected",
+        }
+
 
 def offsite_drift(host: Any) -> list[DriftItem]:
     """Remotes and sync jobs on ``host`` that differ from the records, read-only.
@@ -1181,3 +1195,24 @@ def offsite_drift(host: Any) -> list[DriftItem]:
                     DriftItem(host.name, "pull-token", remote.auth_id, "missing", f"remote {remote}")
                 )
     return items
+
+
+def offsite_repair(host: Any, *, actor: Any = None) -> dict[str, int]:
+    """Re-run the idempotent convergence for everything offsite on ``host``: its remotes and
+    jobs (as the pulling host) and the pull tokens and grants (as a source). Never deletes."""
+    remotes = {
+        r.pk: r
+        for r in Remote.objects.filter(
+            Q(pulling_host=host) | Q(source_host=host, kind=Remote.Kind.MANAGED)
+        ).select_related("pulling_host", "source_host")
+    }
+    for remote in remotes.values():
+        remote_ensure(remote=remote, actor=actor)
+    records = list(
+        SyncJobRecord.objects.filter(host=host).select_related(
+            "host", "policy__remote", "membership__tenant"
+        )
+    )
+    for record in records:
+        sync_job_ensure(record=record, actor=actor)
+    return {"remotes": len(remotes), "jobs": len(records)}

@@ -371,3 +371,22 @@ def test_over_https_the_offsite_host_pulls_with_the_pinned_fingerprint(https_hos
     with client_for_host(hosts.dst) as dst:
         assert len(dst.remote_list()) == 1
         assert len(dst.sync_job_list()) == 1
+
+
+def test_repair_converges_what_drift_found_and_keeps_unknown_jobs(hosts):
+    from pbsclient.models import SyncJob
+
+    policy = _datastore_policy(hosts)
+    with client_for_host(hosts.dst) as dst:
+        dst.sync_job_delete(f"offsite-{policy.pk}")
+        dst.remote_update("portal-pbs1", port=9999)
+        dst.sync_job_create(SyncJob(id="offsite-999", store="store2", remote="portal-pbs1", remote_store="store1"))
+    findings = [d.as_finding() for d in services.offsite_drift(hosts.dst)]
+    assert {f["kind"] for f in findings} == {
+        "offsite_remote_differs", "offsite_sync_job_missing", "offsite_sync_job_unexpected",
+    }  # fmt: skip
+    assert [f["repairable"] for f in findings if f["kind"] == "offsite_sync_job_unexpected"] == [False]
+
+    services.offsite_repair(hosts.dst)
+
+    assert [(d.name, d.problem) for d in services.offsite_drift(hosts.dst)] == [("offsite-999", "unexpected")]

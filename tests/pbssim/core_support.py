@@ -3,6 +3,7 @@ in-process, with helpers to create users, tokens and ACL entries through the API
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
@@ -71,6 +72,15 @@ class Pbs:
     def close(self) -> None:
         for client in self._clients:
             client.close()
+
+
+def ticket_login(pbs: Pbs, userid: str) -> dict[str, str]:
+    """Cookie + CSRF headers of a logged-in user (the "you are that user" cases need a
+    user, not a token)."""
+    password = secrets.token_urlsafe(12)
+    pbs.sim.set_password(userid, password)
+    data = pbs.call("POST", "/access/ticket", auth=None, data={"username": userid, "password": password}).json()["data"]
+    return {"Cookie": f"PBSAuthCookie={data['ticket']}", "CSRFPreventionToken": data["CSRFPreventionToken"]}
 
 
 def error(response: httpx.Response) -> tuple[int, str]:

@@ -107,16 +107,10 @@ class Tenant(RetentionPolicy):
     name = models.CharField(max_length=200)
     contact_name = models.CharField(max_length=200, blank=True, default="")
     contact_email = models.EmailField(blank=True, default="")
-    plan = models.ForeignKey(
-        "billing.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
-    )
+    plan = models.ForeignKey("billing.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    host = models.ForeignKey(
-        PbsHost, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
-    )
-    datastore = models.ForeignKey(
-        Datastore, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants"
-    )
+    host = models.ForeignKey(PbsHost, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
+    datastore = models.ForeignKey(Datastore, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
     namespace = models.CharField(max_length=256, blank=True, default="", help_text="e.g. clients/acme")
     pbs_userid = models.CharField(max_length=64, blank=True, default="", help_text="e.g. acme@pbs")
     prune_job_id = models.CharField(max_length=32, blank=True, default="")
@@ -221,9 +215,7 @@ class AclGrant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["tenant", "path", "auth_id", "role"], name="acl_grant_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["tenant", "path", "auth_id", "role"], name="acl_grant_unique")]
 
     def __str__(self) -> str:
         return f"{self.path} {self.auth_id} {self.role}"
@@ -290,9 +282,7 @@ class OnboardingStep(models.Model):
     name = models.CharField(max_length=32)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    outcome = models.CharField(
-        max_length=16, blank=True, default="", help_text="created / existed / updated"
-    )
+    outcome = models.CharField(max_length=16, blank=True, default="", help_text="created / existed / updated")
     last_error = models.TextField(blank=True, default="")
     detail = models.CharField(max_length=255, blank=True, default="", help_text="What was done.")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1077,7 +1077,29 @@ def membership_staleness_refresh(*, membership: TenantOffsite, now: datetime | N
     TenantOffsite.objects.filter(pk=membership.pk).update(**fields)
     for key, value in fields.items():
         setattr(membership, key, value)
+    _stale_alert_sync(membership)
     return membership
+
+
+def _stale_alert_sync(membership: TenantOffsite) -> None:
+    """Open (or keep) the tenant's ``offsite_stale`` alert while the copy is stale, resolve it
+    when it has caught up. One condition per offsite target (the alert key)."""
+    from alerts.models import Alert
+    from alerts.services import alert_raise, alert_resolve
+
+    target = membership.policy.target_datastore
+    key = f"{target.host.name}/{target.name}"
+    if membership.stale:
+        alert_raise(
+            tenant=membership.tenant,
+            kind=Alert.Kind.OFFSITE_STALE,
+            key=key,
+            title=f"Offsite copy on {key} is behind",
+            message=membership.stale_reason,
+            detail={"policy": membership.policy_id},
+        )
+    else:
+        alert_resolve(tenant=membership.tenant, kind=Alert.Kind.OFFSITE_STALE, key=key)
 
 
 def offsite_status_refresh(*, host: Any) -> dict[str, int]:

@@ -7,6 +7,7 @@ import time
 import pytest
 from django.core.exceptions import ValidationError
 
+from alerts.models import Alert
 from audit.models import AuditEvent
 from offsite import selectors, services
 from offsite.models import OffsitePolicy, Remote, SourceGrant, SyncJobRecord, TenantOffsite
@@ -257,11 +258,16 @@ def test_staleness_flags_a_copy_that_missed_old_snapshots_and_clears_after_a_run
     assert selectors.stale_tenant_ids([acme.pk]) == {acme.pk}
     assert selectors.host_offsite_summary(hosts.dst)["stale_tenants"] == 1
 
+    alert = Alert.objects.get(tenant=acme, kind="offsite_stale")
+    assert (alert.key, alert.status) == ("pbs2/store2", "open")
+
     services.sync_job_run(record=SyncJobRecord.objects.get(policy=policy))
     services.offsite_status_refresh(host=hosts.dst)
     membership.refresh_from_db()
     assert not membership.stale
     assert membership.lag_seconds == 0
+    alert.refresh_from_db()
+    assert alert.status == "resolved"
     assert selectors.offsite_usage_bytes(acme) == 700 + 700 + 300  # logical: sum of copied sizes
     assert membership.target_snapshot_count == 3
 

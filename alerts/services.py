@@ -1090,6 +1090,48 @@ def tenant_backup_health_check(
     return health
 
 
+def offsite_key(policy_id: int) -> str:
+    """The alert key of one offsite policy's copy of a tenant (shared with the offsite app)."""
+    return f"policy-{policy_id}"
+
+
+def offsite_staleness_alerts_sync(*, now: datetime | None = None) -> int:
+    """Raise an ``offsite_stale`` alert per stale offsite membership (offsite app's flag, set by
+    its status refresh) and resolve those whose copy caught up. Returns open stale count."""
+    from django.apps import apps
+
+    try:
+        membership_model = apps.get_model("offsite", "TenantOffsite")
+    except LookupError:
+        return 0
+    now = _now(now)
+    rows = membership_model.objects.filter(tenant__status=Tenant.Status.ACTIVE).select_related(
+        "tenant", "policy"
+    )
+    stale_keys: dict[int, set[str]] = {}
+    for membership in rows.filter(stale=True):
+        key = offsite_key(membership.policy_id)
+        stale_keys.setdefault(membership.tenant_id, set()).add(key)
+        alert_raise(
+            tenant=membership.tenant, kind=Alert.Kind.OFFSITE_STALE, key=key,
+            title="Offsite copy is behind",
+            message=membership.stale_reason or "The offsite copy is older than the policy allows.",
+            severity=Alert.Severity.WARNING, now=now,
+            detail={
+                "policy_id": membership.policy_id,
+                "source_newest_at": membership.source_newest_at.isoformat() if membership.source_newest_at else None,
+                "target_newest_at": membership.target_newest_at.isoformat() if membership.target_newest_at else None,
+            },
+        )
+    open_alerts = Alert.objects.filter(kind=Alert.Kind.OFFSITE_STALE, status=Alert.Status.OPEN).select_related(
+        "tenant"
+    )
+    for alert in open_alerts:
+        if alert.key not in stale_keys.get(alert.tenant_id, set()):
+            alert_resolve(tenant=alert.tenant, kind=alert.kind, key=alert.key, now=now)
+    return sum(len(keys) for keys in stale_keys.values())
+
+
 def host_backup_health_check(*, host_id: int, client: Any = None, now: datetime | None = None) -> int:
     """One pass over a host's active tenants with one client. Returns tenants checked; a
     tenant whose check fails is recorded and the pass goes on."""

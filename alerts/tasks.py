@@ -90,7 +90,8 @@ def host_backup_health_check(host_id: int) -> None:
 @shared_task(ignore_result=True)
 def alerts_hourly_check() -> None:
     """Hourly: one backup-health pass per PBS host (newest snapshot times, verification
-    states), and re-enqueue webhook deliveries whose task was lost."""
+    states), offsite staleness alerts from the offsite app's flags, and re-enqueue webhook
+    deliveries whose task was lost."""
     from tenants.models import PbsHost, Tenant
 
     host_ids = (
@@ -100,4 +101,5 @@ def alerts_hourly_check() -> None:
     )
     for host_id in host_ids:
         host_backup_health_check.delay(host_id)
+    services.offsite_staleness_alerts_sync()
     services.webhook_deliveries_requeue_stale()

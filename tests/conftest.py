@@ -47,9 +47,8 @@ import pytest
 from tests.services import CeleryWorker, PostgresServer, RedisServer, ServiceUnavailable
 
 if TYPE_CHECKING:
-    from pbssim.simulator import Simulator
-
     from pbssim.server import SimServer
+    from pbssim.simulator import Simulator
     from tenants.models import PbsHost
 
 POSTGRES_MARKERS = ("celery", "postgres")
@@ -121,16 +120,23 @@ def _fail(exc: ServiceUnavailable) -> None:
 
 # --- services ---------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def service_dir(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A per-session (per-xdist-worker) directory for service data and logs."""
-    return tmp_path_factory.mktemp(f"services-{worker_id}")
+def session_name(request: pytest.FixtureRequest) -> str:
+    """"gw0", "gw1", ... under pytest-xdist, "main" otherwise (works without xdist too)."""
+    workerinput = getattr(request.config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
 
 
 @pytest.fixture(scope="session")
-def redis_server(service_dir: Path, worker_id: str) -> Iterator[RedisServer]:
+def service_dir(tmp_path_factory: pytest.TempPathFactory, session_name: str) -> Path:
+    """A per-session (per-xdist-worker) directory for service data and logs."""
+    return tmp_path_factory.mktemp(f"services-{session_name}")
+
+
+@pytest.fixture(scope="session")
+def redis_server(service_dir: Path, session_name: str) -> Iterator[RedisServer]:
     """A private redis-server (no persistence); restart() keeps the port."""
     try:
-        server = RedisServer(service_dir, name=f"redis-{worker_id}").start()
+        server = RedisServer(service_dir, name=f"redis-{session_name}").start()
     except ServiceUnavailable as exc:
         _fail(exc)
     yield server
@@ -144,10 +150,10 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(worker_id: str) -> Iterator[PostgresServer]:
+def postgres_server(session_name: str) -> Iterator[PostgresServer]:
     """A private PostgreSQL 15 cluster; restart() keeps port and data."""
     try:
-        server = PostgresServer(name=f"pg-{worker_id}").start()
+        server = PostgresServer(name=f"pg-{session_name}").start()
     except ServiceUnavailable as exc:
         _fail(exc)
     yield server
@@ -195,7 +201,7 @@ def celery_worker_process(
     django_db_blocker: Any,
     redis_server: RedisServer,
     service_dir: Path,
-    worker_id: str,
+    session_name: str,
 ) -> Iterator[CeleryWorker]:
     """A real ``celery -A portal worker`` (prefork, 2 processes) on the test database.
 
@@ -229,7 +235,7 @@ def celery_worker_process(
     }
     _point_celery_at(redis_server.url(0))
     worker = CeleryWorker(
-        env=env, log_dir=service_dir, name=f"portal-test-{worker_id}", include=WORKER_INCLUDE
+        env=env, log_dir=service_dir, name=f"portal-test-{session_name}", include=WORKER_INCLUDE
     )
     try:
         worker.start().wait_ready()

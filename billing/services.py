@@ -624,8 +624,8 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
         now = timezone.now()
         tenants = list(_billable_tenants(row).exclude(invoices__period=row).order_by("pk"))
         skipped = sorted(t.slug for t in tenants if t.plan_id is None)
-        billable = [t for t in tenants if t.plan_id is not None and _tenant_days(t, row)]
-        days_by_id = {t.pk: _tenant_days(t, row) for t in billable}
+        days_by_id = {t.pk: _tenant_days(t, row) for t in tenants if t.plan_id is not None}
+        billable = [t for t in tenants if days_by_id.get(t.pk)]
         # Carry-ins only for tenants billed from the first of the month whose first day lacks a
         # sample; discovered while streaming, fetched afterwards in one go.
         drafts: dict[int, tuple[Tenant, dict[dt.date, _DayFigures]]] = {}

@@ -148,3 +148,33 @@ def test_a_bad_option_exits_with_usage() -> None:
     )
     assert result.returncode == 2
     assert "between 0 and 1" in result.stderr
+
+
+def test_the_demo_hosts_get_different_tenants_with_a_month_of_backups() -> None:
+    from pbssim import Simulator
+    from pbssim.demo import DAY, seed_demo
+
+    now = 1_750_000_000
+    states = []
+    for index in (0, 1):
+        sim = Simulator()
+        summary = seed_demo(sim, host_index=index, now=now)
+        states.append(sim.state_snapshot())
+        assert summary["datastores"] == ["store1", "store2"]
+        sizes = {d["name"]: d for d in states[-1]["datastores"]}
+        assert all(d["total_bytes"] > d["used_bytes"] > 0 for d in sizes.values())
+        namespaces = {ns for names in states[-1]["namespaces"].values() for ns in names}
+        assert "clients" in namespaces
+        assert summary["snapshots"] == sum(d["snapshots"] for d in sizes.values())
+    tenants = [
+        {ns for names in state["namespaces"].values() for ns in names if ns.startswith("clients/")}
+        for state in states
+    ]
+    assert tenants[0].isdisjoint(tenants[1])
+    assert len(tenants[0]) == 3
+    # Daily backups over 30 days, newest yesterday.
+    from pbssim.demo import demo_snapshots
+
+    times = sorted({s["backup_time"] // DAY for s in demo_snapshots(host_index=0, now=now)})
+    assert len(times) == 30
+    assert times[-1] == now // DAY - 1

@@ -493,10 +493,40 @@ class State:
         now = int(time.time())
         upid = (
             f"UPID:{self.node}:{self._pid:08X}:{self._pstart:08X}:{self._task_counter:08X}:"
-            f"{now:08X}:{worker_type}:{worker_id}:{auth_id}:"
+            f"{now:08X}:{worker_type}:{escape_unit(worker_id)}:{auth_id}:"
         )
         self.tasks[upid] = Task(upid, worker_type, worker_id, auth_id, now, now, exitstatus)
         return upid
+
+
+def escape_unit(value: str) -> str:
+    """``proxmox_sys::systemd::escape_unit``, as UPIDs encode worker ids (``:`` -> ``\\x3a``)."""
+    out = []
+    for index, byte in enumerate(value.encode()):
+        char = chr(byte)
+        if char == "/":
+            out.append("-")
+        elif (index == 0 and char == ".") or not (char in "_." or (char.isascii() and char.isalnum())):
+            out.append(f"\\x{byte:02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def unescape_unit(value: str) -> str:
+    raw = bytearray()
+    index = 0
+    while index < len(value):
+        if value.startswith("\\x", index) and index + 4 <= len(value):
+            raw.append(int(value[index + 2 : index + 4], 16))
+            index += 4
+        elif value[index] == "-":
+            raw.append(ord("/"))
+            index += 1
+        else:
+            raw.extend(value[index].encode())
+            index += 1
+    return raw.decode(errors="replace")
 
 
 def _active(enable: bool | None, expire: int | None, now: float) -> bool:

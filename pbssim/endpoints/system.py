@@ -7,7 +7,7 @@ from typing import Any
 from pbssim import acl
 from pbssim.params import NODE, UPID, compile_pattern
 from pbssim.router import ANYBODY, WORLD, Privilege, Request, Router
-from pbssim.state import ApiError, split_authid
+from pbssim.state import ApiError, split_authid, unescape_unit
 
 # The commit PBS 4.2.3 was built from (the reference, section 0).
 REPOID = "bc863d45e7fbadb3690143613ea70600535f23a1"
@@ -50,7 +50,7 @@ def task_status(req: Request, params: dict[str, Any]) -> Any:
         "pstart": int(match.group("pstart"), 16),
         "starttime": int(match.group("starttime"), 16),
         "type": match.group("wtype"),
-        "id": match.group("wid"),
+        "id": unescape_unit(match.group("wid")),
         "user": owner_user,
     }
     if token_name is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
@@ -61,6 +61,7 @@ class QuotaStateListApi(APIView):
 
     permission_classes = [CanViewTenantObject]
 
+    @extend_schema_serializer(component_name="AlertsQuotaStateListFilter")
     class FilterSerializer(serializers.Serializer):
         state = serializers.MultipleChoiceField(choices=QuotaState.State.choices, required=False)
 
@@ -90,6 +91,7 @@ class QuotaGraceExtendApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="AlertsQuotaGraceExtendInput")
     class InputSerializer(serializers.Serializer):
         until = serializers.DateTimeField()
         reason = serializers.CharField(max_length=500)
@@ -111,6 +113,7 @@ class QuotaExemptApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="AlertsQuotaExemptInput")
     class InputSerializer(serializers.Serializer):
         exempt = serializers.BooleanField()
         reason = serializers.CharField(max_length=500)
@@ -142,6 +145,7 @@ class TenantQuotaOverrideApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="AlertsTenantQuotaOverrideInput")
     class InputSerializer(_PolicyInput):
         pass
 
@@ -168,9 +172,11 @@ class PlanQuotaApi(APIView):
 
     permission_classes = [IsMspAdmin]
 
+    @extend_schema_serializer(component_name="AlertsPlanQuotaInput")
     class InputSerializer(_PolicyInput):
         pass
 
+    @extend_schema_serializer(component_name="AlertsPlanQuotaOutput")
     class OutputSerializer(serializers.Serializer):
         plan_id = serializers.IntegerField()
         soft_limit_gib = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
@@ -196,6 +202,7 @@ class AlertListApi(APIView):
 
     permission_classes = [CanViewTenantObject]
 
+    @extend_schema_serializer(component_name="AlertsAlertListFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Alert.Status.choices, required=False)
         kind = serializers.ChoiceField(choices=Alert.Kind.choices, required=False)
@@ -221,6 +228,7 @@ class TenantWebhookApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="AlertsTenantWebhookInput")
     class InputSerializer(serializers.Serializer):
         url = serializers.URLField(max_length=500, allow_blank=True)
         enabled = serializers.BooleanField(default=True)
@@ -229,6 +237,7 @@ class TenantWebhookApi(APIView):
         )
         regenerate_secret = serializers.BooleanField(default=False)
 
+    @extend_schema_serializer(component_name="AlertsTenantWebhookOutput")
     class OutputSerializer(serializers.Serializer):
         tenant_id = serializers.IntegerField()
         url = serializers.CharField(source="webhook_url")
@@ -256,6 +265,7 @@ class TenantWebhookApi(APIView):
 class WebhookDeliveryListApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="AlertsWebhookDeliveryListOutput")
     class OutputSerializer(serializers.Serializer):
         uuid = serializers.UUIDField()
         target = serializers.CharField()
@@ -271,6 +281,7 @@ class WebhookDeliveryListApi(APIView):
         delivered_at = serializers.DateTimeField(allow_null=True)
         created_at = serializers.DateTimeField()
 
+    @extend_schema_serializer(component_name="AlertsWebhookDeliveryListFilter")
     class FilterSerializer(serializers.Serializer):
         status = serializers.CharField(required=False)
         tenant = serializers.IntegerField(required=False)

@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pbsclient.errors import NotFound, PbsConnectionError, PbsError, PermissionDenied, ServerError
+from pbsclient.errors import NotFound, PbsConnectionError, PbsError, PbsHttpError, PermissionDenied, ServerError
 
 MAX_NAMESPACE_DEPTH = 7
 
@@ -221,6 +221,12 @@ class _HostCollector:
             )
         except _HostDown as down:
             return Failure(target.tenant_id, down.reason, transient=True)
+        except (NotFound, PbsHttpError) as exc:
+            if isinstance(exc, NotFound) or "ENOENT" in exc.message:
+                # PBS answers a listing of a missing namespace with 400 "ENOENT: No such file".
+                reason = f"namespace {target.namespace!r} not found on datastore {target.store!r}: {_describe(exc)}"
+                return Failure(target.tenant_id, reason, transient=False)
+            return Failure(target.tenant_id, _describe(exc), transient=_is_host_level(exc))
         except PbsError as exc:
             return Failure(target.tenant_id, _describe(exc), transient=_is_host_level(exc))
         return reduce_snapshots(target, dict(zip(names, listings, strict=True)), gc)
@@ -259,7 +265,9 @@ async def collect_host(job: HostJob, *, attempts: int = 3, retry_delay_s: float 
                 try:
                     results = await collector.attempt(pending)
                 finally:
-                    outcome.requests += collector.requests
+                    # HTTP attempts as the client counted them (its own retries included).
+                    stats = getattr(client, "stats", None)
+                    outcome.requests += getattr(stats, "requests", collector.requests)
         except PbsError as exc:  # building or closing the client failed
             results = [Failure(t.tenant_id, _describe(exc), transient=_is_host_level(exc)) for t in pending]
         retry: list[TenantTarget] = []

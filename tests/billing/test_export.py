@@ -26,7 +26,7 @@ HEADER = (
 @pytest.mark.parametrize(
     ("cell", "expected"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+41 22", "'+41 22"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -73,7 +73,7 @@ def test_the_command_writes_one_row_per_tenant_with_the_exact_columns(tmp_path: 
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     assert [r["tenant_slug"] for r in rows] == ["evil", "nice"]
     evil, nice = rows
-    assert evil["client"] == "'=cmd|\"/c calc\"!A1"
+    assert evil["client"] == '\'=cmd|"/c calc"!A1'
     assert nice["client"] == "Müller, Söhne & Co"
     assert evil["size_gb"] == "15.00"
     assert evil["month"] == "2025-01"

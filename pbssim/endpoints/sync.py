@@ -24,7 +24,6 @@ simulator's in-process transport instead of a socket (same requests, same checks
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 import ssl
 import time
@@ -74,16 +73,27 @@ EXTENSION = "sync"
 # --- parameter types -----------------------------------------------------------------
 
 
-def _verify_host(value: str) -> None:
-    """``DNS_NAME_OR_IP_SCHEMA``: a DNS name, an IPv4 or an IPv6 address."""
-    try:
-        ipaddress.ip_address(value)
-        return
-    except ValueError:
-        pass
-    label = r"[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?"
-    if not re.fullmatch(rf"(?:{label}\.)*{label}", value):
-        raise ValueError("value does not match the regex pattern")
+# DNS_NAME_OR_IP_SCHEMA (proxmox-schema api_types), built from its parts as PBS does.
+_LABEL = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9\-]*[a-zA-Z0-9])?)"
+_DNS_NAME = rf"(?:(?:{_LABEL}\.)*{_LABEL})"
+_OCTET = r"(?:25[0-5]|(?:2[0-4]|1[0-9]|[1-9])?[0-9])"
+_IPV4 = rf"(?:(?:{_OCTET}\.){{3}}{_OCTET})"
+_H16 = r"(?:[0-9a-fA-F]{1,4})"
+_LS32 = rf"(?:(?:{_IPV4}|{_H16}:{_H16}))"
+_IPV6 = (
+    r"(?:"
+    rf"(?:(?:(?:{_H16}:){{6}}){_LS32})|"
+    rf"(?:(?:::(?:{_H16}:){{5}}){_LS32})|"
+    rf"(?:(?:(?:{_H16})?::(?:{_H16}:){{4}}){_LS32})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,1}}{_H16})?::(?:{_H16}:){{3}}){_LS32})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,2}}{_H16})?::(?:{_H16}:){{2}}){_LS32})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,3}}{_H16})?::(?:{_H16}:){{1}}){_LS32})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,4}}{_H16})?::){_LS32})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,5}}{_H16})?::){_H16})|"
+    rf"(?:(?:(?:(?:{_H16}:){{0,6}}{_H16})?::))"
+    r")"
+)
+DNS_NAME_OR_IP_RE = rf"^(?:{_DNS_NAME}|(?:{_IPV4}|{_IPV6}))$"
 
 
 def _verify_group_filter(value: str) -> None:
@@ -96,8 +106,8 @@ def _verify_byte_size(value: str) -> None:
 
 REMOTE_ID = string(pattern=SAFE_ID_RE, min_length=3, max_length=32)
 FINGERPRINT = string(pattern=r"^(?:[0-9a-fA-F][0-9a-fA-F])(?::[0-9a-fA-F][0-9a-fA-F]){31}$", optional=True)
-HOST = string(verify=_verify_host)
-PORT = integer(minimum=0, maximum=65535, optional=True)
+HOST = string(pattern=DNS_NAME_OR_IP_RE)
+PORT = integer(optional=True)  # a u16; the published schema gives no range
 REMOTE_PASSWORD = string(pattern=SINGLE_LINE_COMMENT_RE, min_length=1, max_length=1024)
 GROUP_FILTER = string(verify=_verify_group_filter)
 BYTE_SIZE = string(min_length=1, max_length=64, verify=_verify_byte_size, optional=True)
@@ -109,7 +119,7 @@ _JOB_OPTIONAL: dict[str, Param] = {
     "owner": AUTHID.opt(),
     "remote": REMOTE_ID.opt(),
     "remote-ns": NAMESPACE,
-    "remove-vanished": boolean(),
+    "remove-vanished": boolean(default=False),
     "max-depth": integer(minimum=0, maximum=MAX_NAMESPACE_DEPTH, optional=True),
     "schedule": CALENDAR_EVENT.opt(),
     "group-filter": array(GROUP_FILTER),
@@ -119,8 +129,8 @@ _JOB_OPTIONAL: dict[str, Param] = {
     "verified-only": boolean(),
     "run-on-mount": boolean(),
     "unmount-on-done": boolean(),
-    "sync-direction": string(enum=("pull", "push"), optional=True),
-    "worker-threads": integer(minimum=1, maximum=32, optional=True),
+    "sync-direction": string(enum=("pull", "push"), optional=True, default="pull"),
+    "worker-threads": integer(minimum=1, maximum=32, optional=True, default=1),
     "rate-in": BYTE_SIZE,
     "burst-in": BYTE_SIZE,
     "rate-out": BYTE_SIZE,
@@ -1085,7 +1095,7 @@ def register(router: Router) -> None:
             "password": REMOTE_PASSWORD.opt(),
             "fingerprint": FINGERPRINT,
             "comment": COMMENT,
-            "use-node-proxy": boolean(),
+            "use-node-proxy": boolean(default=False),
             "delete": array(string(enum=REMOTE_DELETABLE)),
             "digest": DIGEST,
         },

@@ -36,7 +36,7 @@ class ServiceUnavailable(RuntimeError):
     """A service the tests need cannot be provided; the message says how to fix it."""
 
 
-# --- helpers ------------------------------------------------------------------
+# --- utilities ------------------------------------------------------------------
 def is_root() -> bool:
     return os.geteuid() == 0
 

@@ -336,7 +336,11 @@ class CeleryWorker:
     ) -> None:
         self.celery = str(REPO_ROOT / ".venv" / "bin" / "celery")
         if not os.access(self.celery, os.X_OK):
-            self.celery = ensure_binary("celery", package="python3-celery")
+            # Celery comes from the project's own virtualenv, never from the system.
+            raise ServiceUnavailable(
+                f"{self.celery} is missing: install the project first: "
+                f"python3.12 -m venv .venv && .venv/bin/pip install -c constraints.txt -e '.[dev]'"
+            )
         self.env = dict(env)
         self.nodename = f"{name}@{socket.gethostname()}"
         self.log_path = Path(log_dir) / f"{name}.log"

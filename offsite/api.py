@@ -30,7 +30,7 @@ def _call(func: Any, **kwargs: Any) -> Any:
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         ) from exc
     except services.OffsiteError as exc:
-        raise ValidationError({"detail": str(exc)}) from exc
+        raise ValidationError({"detail": exc.hint()}) from exc
     except PbsError as exc:
         raise ValidationError({"detail": f"PBS refused: {exc}"}) from exc
 

@@ -55,7 +55,15 @@ MAX_NAMESPACE_DEPTH = 7
 
 
 class OffsiteError(Exception):
-    """An offsite operation could not be done; ``str()`` says what and why (never a secret)."""
+    """An offsite operation could not be done; ``str()`` says what and why (never a secret).
+    ``policy_id`` is set when a policy was saved but PBS could not be converged yet."""
+
+    policy_id: int | None = None
+
+    def hint(self) -> str:
+        if self.policy_id is None:
+            return str(self)
+        return f"{self} (policy {self.policy_id} is saved: fix this, then apply it again)"
 
 
 @dataclass(frozen=True)
@@ -545,7 +553,15 @@ def policy_create(
             },
         )
     if apply:
-        policy_apply(policy=policy, actor=actor)
+        try:
+            policy_apply(policy=policy, actor=actor)
+        except OffsiteError as exc:
+            exc.policy_id = policy.pk
+            raise
+        except PbsError as exc:
+            error = OffsiteError(f"PBS refused: {exc}")
+            error.policy_id = policy.pk
+            raise error from exc
     return policy
 
 
@@ -667,7 +683,8 @@ def sync_job_wanted(record: SyncJobRecord) -> dict[str, Any]:
             "remote-ns": record.remote_ns or None,
             "remove-vanished": policy.remove_vanished,
             "max-depth": max_depth,
-            "schedule": policy.schedule or None,
+            # A disabled policy keeps its jobs (and copies) but stops scheduling them.
+            "schedule": (policy.schedule or None) if policy.enabled else None,
             "group-filter": list(policy.group_filters),
             "transfer-last": policy.transfer_last,
             "encrypted-only": policy.encrypted_only,

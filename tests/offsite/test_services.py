@@ -150,6 +150,8 @@ def test_missing_privileges_are_named_before_the_job_is_created(hosts):
         ("Datastore.Modify", "/datastore/store2"),
         ("Remote.Read", "/remote/portal-pbs1/store1"),
     }
+    assert info.value.policy_id == OffsitePolicy.objects.get().pk
+    assert "is saved: fix this, then apply it again" in info.value.hint()
     message = str(info.value)
     assert "portal@pbs!auto lacks Datastore.Prune on /datastore/store2 on host pbs2 (remove-vanished is on)" in message
     assert "Remote.Read on /remote/portal-pbs1/store1" in message
@@ -396,3 +398,13 @@ def test_repair_converges_what_drift_found_and_keeps_unknown_jobs(hosts):
     services.offsite_repair(hosts.dst)
 
     assert [(d.name, d.problem) for d in services.offsite_drift(hosts.dst)] == [("offsite-999", "unexpected")]
+
+
+def test_a_disabled_policy_keeps_its_job_but_unschedules_it(hosts):
+    policy = _datastore_policy(hosts, schedule="daily")
+    services.policy_update(policy=policy, enabled=False)
+    with client_for_host(hosts.dst) as dst:
+        assert dst.sync_job_get(f"offsite-{policy.pk}").schedule is None
+    services.policy_update(policy=policy, enabled=True)
+    with client_for_host(hosts.dst) as dst:
+        assert dst.sync_job_get(f"offsite-{policy.pk}").schedule == "daily"

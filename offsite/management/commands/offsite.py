@@ -175,7 +175,9 @@ class Command(BaseCommand):
             details = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
             text = "; ".join(f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in details.items())
             raise CommandError(text) from exc
-        except (services.OffsiteError, PbsError) as exc:
+        except services.OffsiteError as exc:
+            raise CommandError(exc.hint()) from exc
+        except PbsError as exc:
             raise CommandError(str(exc)) from exc
         if opts["json"]:
             self.stdout.write(json.dumps(result, indent=2, default=str))

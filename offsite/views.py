@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import staff_required
 from audit.services import audit_record
 from offsite import selectors, tasks
-from offsite.models import SyncJobRecord
+from offsite.models import OffsitePolicy, SyncJobRecord
 
 
 def _fragment(request: HttpRequest) -> bool:
@@ -40,6 +40,17 @@ def job_run(request: HttpRequest, pk: int) -> HttpResponse:
         )
         transaction.on_commit(lambda: tasks.offsite_job_run.delay(record.pk))
     messages.info(request, f"Sync job {record.job_id} on {record.host.name} is queued to run.")
+    return redirect("offsite:overview")
+
+
+@staff_required
+@require_POST
+def policy_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    policy = get_object_or_404(OffsitePolicy, pk=pk)
+    with transaction.atomic():
+        audit_record(action="offsite.policy_apply_request", actor=request.user, target=f"policy/{policy.pk}")
+        transaction.on_commit(lambda: tasks.offsite_policy_apply.delay(policy.pk))
+    messages.info(request, f"Policy {policy.pk} is queued to be applied on PBS.")
     return redirect("offsite:overview")
 
 

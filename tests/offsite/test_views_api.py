@@ -203,3 +203,14 @@ def test_the_cli_explains_bad_input(hosts):
         _cli("policy", "add", "--source", "pbs1/store1", "--target", "pbs2/store2", "--schedule", "often")
     with pytest.raises(CommandError, match="no datastore 'pbs9/x'"):
         _cli("policy", "add", "--source", "pbs9/x", "--target", "pbs2/store2")
+
+
+def test_apply_from_the_page_converges_a_policy_that_failed_before(
+    client, staff_user, hosts, django_capture_on_commit_callbacks
+):
+    policy = _policy(hosts, apply=False)
+    client.force_login(staff_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        reply = client.post(reverse("offsite:policy_apply", args=[policy.pk]))
+    assert reply.status_code == 302
+    assert SyncJobRecord.objects.get(policy=policy).state == "present"

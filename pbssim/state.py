@@ -459,6 +459,21 @@ class State:
                 return True
         return False
 
+    def uniform_privs_below(self, auth_id: str, path: Sequence[str]) -> int | None:
+        """The privileges of every path strictly below ``path`` when neither the auth-id
+        nor (for a token) its owner has an ACL entry down there, else None.
+
+        Lets a listing of thousands of namespaces skip one tree walk per namespace."""
+        comps = flatten(path)
+        depth = len(comps)
+        owners = {auth_id, split_authid(auth_id)[0]}
+        for owner in owners:
+            for entry in self.acl.paths_by_authid.get(owner, ()):
+                if len(entry) > depth and entry[:depth] == comps:
+                    return None
+        # A child name no ACL path can contain: what any deeper path inherits.
+        return self.lookup_privs(auth_id, (*comps, "\x00"))
+
     def check_privs(self, auth_id: str, path: Sequence[str], required: int, *, partial: bool) -> None:
         """``CachedUserInfo::check_privs``: a 400 naming the missing privileges."""
         comps = flatten(path)

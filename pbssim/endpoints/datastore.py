@@ -309,8 +309,10 @@ def list_namespaces(req: Request, params: dict[str, Any]) -> Any:
         parent_access = False
     store = state.lookup_datastore(name)
     result = []
+    below = state.uniform_privs_below(auth_id, ns_acl_path(name, parent))
     for ns in store.iter_namespaces(parent, params.get("max-depth")):
-        if state.lookup_privs(auth_id, ns_acl_path(name, ns)) & acl.NS_PRIVS_OK:
+        privs = state.lookup_privs(auth_id, ns_acl_path(name, ns)) if below is None or ns == parent else below
+        if privs & acl.NS_PRIVS_OK:
             result.append({"ns": ns})
     if not result and not parent_access:
         raise ApiError("permission check failed", 403)

@@ -360,3 +360,28 @@ def test_permissions_without_a_path_list_acl_paths_with_privileges_only(pbs: Pbs
     assert data == {NS: {"Datastore.Backup": True}}
     root = pbs.ok("GET", "/access/permissions", params={"auth-id": "root@pam"})
     assert {"/", "/access", "/datastore", "/remote", "/system", NS, "/datastore/store1/other"} <= set(root)
+
+
+@pytest.mark.parametrize(
+    "grants",
+    [
+        [("/datastore/store1", "u@pbs", "DatastoreAdmin", True), (NS, "u@pbs", "DatastoreAudit", False)],
+        [("/datastore/store1", "u@pbs", "DatastoreAdmin", True), (NS, "u@pbs", "NoAccess", True)],
+        [("/datastore", "u@pbs", "DatastoreReader", True), (NS, "u@pbs!t", "DatastoreReader", True)],
+        [(NS, "u@pbs", "DatastoreBackup", True), (NS, "u@pbs!t", "DatastoreAdmin", False)],
+        [("/", "u@pbs!t", "Admin", True), (NS, "u@pbs", "DatastoreAudit", True)],
+    ],
+)
+def test_the_namespace_listing_shortcut_matches_the_per_path_lookup(pbs: Pbs, grants: list) -> None:
+    pbs.user("u@pbs")
+    pbs.token("u@pbs", "t")
+    for path, auth_id, role, propagate in grants:
+        pbs.grant(path, auth_id, role, propagate=propagate)
+    state = pbs.sim.state
+    for auth_id in ("u@pbs", "u@pbs!t"):
+        uniform = state.uniform_privs_below(auth_id, ("datastore", "store1", "acme"))
+        assert uniform is not None
+        for below in (("x",), ("x", "y", "z")):
+            assert uniform == state.lookup_privs(auth_id, ("datastore", "store1", "acme", *below))
+    # An entry below the anchor disables the shortcut.
+    assert state.uniform_privs_below("u@pbs!t", ("datastore",)) is None

@@ -15,6 +15,10 @@ from offsite import selectors, tasks
 from offsite.models import OffsitePolicy, SyncJobRecord
 
 
+def _int_or_none(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
 def _fragment(request: HttpRequest) -> bool:
     htmx = getattr(request, "htmx", None)
     return bool(htmx) and not htmx.boosted
@@ -45,8 +49,9 @@ def job_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def policy_apply(request: HttpRequest, pk: int) -> HttpResponse:
-    policy = get_object_or_404(OffsitePolicy, pk=pk)
+def policy_apply(request: HttpRequest) -> HttpResponse:
+    """The policy comes in the form (``policy``), like every other field of a write."""
+    policy = get_object_or_404(OffsitePolicy, pk=_int_or_none(request.POST.get("policy")))
     with transaction.atomic():
         audit_record(action="offsite.policy_apply_request", actor=request.user, target=f"policy/{policy.pk}")
         transaction.on_commit(lambda: tasks.offsite_policy_apply.delay(policy.pk))

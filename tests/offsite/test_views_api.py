@@ -211,6 +211,6 @@ def test_apply_from_the_page_converges_a_policy_that_failed_before(
     policy = _policy(hosts, apply=False)
     client.force_login(staff_user)
     with django_capture_on_commit_callbacks(execute=True):
-        reply = client.post(reverse("offsite:policy_apply", args=[policy.pk]))
+        reply = client.post(reverse("offsite:policy_apply"), {"policy": policy.pk})
     assert reply.status_code == 302
     assert SyncJobRecord.objects.get(policy=policy).state == "present"

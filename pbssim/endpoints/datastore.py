@@ -307,6 +307,8 @@ def list_namespaces(req: Request, params: dict[str, Any]) -> Any:
         parent_access = True
     except ApiError:
         parent_access = False
+    if name not in state.datastores and not parent_access:
+        raise ApiError("permission check failed", 403)  # no leak of which stores exist
     store = state.lookup_datastore(name)
     result = []
     below = state.uniform_privs_below(auth_id, ns_acl_path(name, parent))

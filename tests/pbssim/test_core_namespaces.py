@@ -159,3 +159,15 @@ def test_eight_components_pass_the_regex_but_not_the_namespace_type(pbs: Pbs) ->
     assert error(response) == (400, "namespace too deep, 7 >= max 7")
     response = pbs.call("GET", STORE, params={"parent": "a/b/c/d/e/f/g/h/i"})
     assert error(response) == (400, "parameter verification failed - 'parent': value does not match the regex pattern")
+
+
+def test_an_unknown_store_is_403_without_rights_and_400_with_them(pbs: Pbs) -> None:
+    auth = pbs.user_with_token("acme@pbs")
+    path = "/admin/datastore/nostore/namespace"
+    assert error(pbs.call("GET", path, auth=auth)) == (403, "permission check failed")
+    assert error(pbs.call("POST", path, auth=auth, data={"name": "x"})) == (
+        403,
+        "permission check failed - missing Datastore.Modify on /datastore/nostore",
+    )
+    assert error(pbs.call("GET", path)) == (400, "no such datastore 'nostore'")
+    assert error(pbs.call("POST", path, data={"name": "x"})) == (400, "no such datastore 'nostore'")

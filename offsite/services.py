@@ -252,6 +252,11 @@ def remote_create(
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
+        if source_host is not None:
+            # A concurrent call for the same pair may have won the race: use its row.
+            raced = Remote.objects.select_for_update().filter(pulling_host=pulling_host, name=name).first()
+            if raced is not None:
+                return remote_ensure(remote=raced, actor=actor) if ensure else raced
         remote = Remote.objects.create(
             pulling_host=pulling_host,
             name=name,
@@ -629,8 +634,10 @@ def policy_apply(*, policy: OffsitePolicy, actor: Any = None) -> list[SyncJobRec
         if policy.source_datastore_id:
             from tenants.models import Tenant
 
-            live = Tenant.objects.filter(datastore_id=policy.source_datastore_id).exclude(
-                status__in=[Tenant.Status.OFFBOARDED, Tenant.Status.OFFBOARDING]
+            live = (
+                Tenant.objects.filter(datastore_id=policy.source_datastore_id)
+                .exclude(status__in=[Tenant.Status.OFFBOARDED, Tenant.Status.OFFBOARDING])
+                .exclude(namespace="")
             )
             for tenant in live:
                 TenantOffsite.objects.get_or_create(tenant=tenant, policy=policy)
@@ -1057,6 +1064,9 @@ def membership_staleness_refresh(*, membership: TenantOffsite, now: datetime | N
     """
     now = now or timezone.now()
     policy, tenant = membership.policy, membership.tenant
+    if not tenant.namespace:
+        # Not onboarded yet: an empty namespace would mean the whole datastore.
+        return membership
     due_before = now - timedelta(hours=policy.stale_after_hours)
     target_ns = ns_join(policy.target_ns, tenant.namespace)
     try:

@@ -96,12 +96,15 @@ def make_user(
     role: str = Role.CLIENT,
     tenant: Tenant | None = None,
     username: str | None = None,
-    password: str = DEFAULT_PASSWORD,
+    password: str | None = DEFAULT_PASSWORD,
     email: str | None = None,
     is_tenant_admin: bool = False,
     **fields: Any,
 ) -> User:
-    """A portal user. A client needs a tenant (one is made if not given); others have none."""
+    """A portal user. A client needs a tenant (one is made if not given); others have none.
+
+    ``password=None`` gives an unusable password and skips argon2 (fast; for tests that
+    only use ``client.force_login``)."""
     if role == Role.CLIENT and tenant is None:
         tenant = make_tenant()
     if role != Role.CLIENT:

@@ -12,6 +12,7 @@ PARAMS_BY_URL (by URL name) that returns tenant A's object for it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 ANON = "anonymous"
@@ -33,8 +34,28 @@ CLIENT_ADMINS = frozenset({CLIENT_ADMIN})
 BILLING_OR_CLIENTS = BILLING | CLIENTS
 NOBODY: frozenset[str] = frozenset()
 
+
+@dataclass(frozen=True)
+class ByMethod:
+    """Different roles for reading (GET) and for writing (POST, PUT, PATCH, DELETE)."""
+
+    read: frozenset[str]
+    write: frozenset[str]
+
+
+Rule = frozenset[str] | ByMethod
+
+
+def read_roles(rule: Rule) -> frozenset[str]:
+    return rule.read if isinstance(rule, ByMethod) else rule
+
+
+def write_roles(rule: Rule) -> frozenset[str]:
+    return rule.write if isinstance(rule, ByMethod) else rule
+
+
 # URL name (or prefix) -> the roles that may open it. Everyone else must be refused.
-RULES: dict[str, frozenset[str]] = {
+RULES: dict[str, Rule] = {
     # portal
     "home": SIGNED_IN,
     "healthz": PUBLIC,
@@ -61,7 +82,17 @@ RULES: dict[str, frozenset[str]] = {
     "tenants:host_fingerprint": ADMIN_ONLY,
     "tenants:datastore_update": ADMIN_ONLY,
     "tenants:offboard": ADMIN_ONLY,
-    "tenants-api-": STAFF,
+    # tenants REST API
+    "api-host": STAFF,  # api-hosts, api-host, api-host-check, api-host-drift
+    "api-hosts": ByMethod(read=STAFF, write=ADMIN_ONLY),  # registering a host: its secrets
+    "api-datastore": ADMIN_ONLY,
+    "api-tenant": STAFF,  # api-tenant-*, api-tenants-*
+    "api-tenants": ByMethod(read=STAFF_OR_ACCOUNTING, write=STAFF),
+    "api-tenants-": STAFF,  # api-tenants-validate, api-tenants-onboard-bulk
+    "api-tenant-offboard": ADMIN_ONLY,
+    "api-run": STAFF,
+    "api-token-": STAFF,
+    "api-audit": STAFF,
     # billing: accounting and admins; a client may open its own tenant's invoices
     "billing:": BILLING,
     "billing:invoice": BILLING_OR_CLIENTS,
@@ -88,7 +119,7 @@ RULES: dict[str, frozenset[str]] = {
 DJANGO_ADMIN_NAMESPACE = "admin"
 
 
-def rule_for(name: str) -> frozenset[str] | None:
+def rule_for(name: str) -> Rule | None:
     """The roles allowed on URL ``name``: the longest key that is a prefix of it, or None.
 
     Prefix matching is on purpose: "selfservice:team" covers "selfservice:team_invite".
@@ -114,13 +145,16 @@ PARAMS: dict[str, Resolver] = {
     "host_id": lambda w: w.host.pk,
     "name": lambda w: w.host.name,
     "datastore_id": lambda w: w.tenant_a.datastore_id,
+    "datastore": lambda w: w.tenant_a.datastore.name,
     "slug": lambda w: w.tenant_a.slug,
 }
 
 PARAMS_BY_URL: dict[str, dict[str, Resolver]] = {
     "tenants:run": {"run_id": lambda w: w.onboarding_run_a.pk},
+    "api-run": {"run_id": lambda w: w.onboarding_run_a.pk},
     "tenants:run_retry": {"run_id": lambda w: w.onboarding_run_a.pk},
     "offsite:job_run": {"pk": lambda w: w.offsite_job_a.pk},
+    "offsite:policy_apply": {"pk": lambda w: w.offsite_policy.pk},
     "offsite-api-job-run": {"pk": lambda w: w.offsite_job_a.pk},
     "offsite-api-policy-update": {"pk": lambda w: w.offsite_policy.pk},
     "offsite-api-policy-apply": {"pk": lambda w: w.offsite_policy.pk},
@@ -129,5 +163,5 @@ PARAMS_BY_URL: dict[str, dict[str, Resolver]] = {
 # URL parameters that name no tenant's object: a client of tenant B using them is not a
 # cross-tenant attempt (their values are the same for everyone).
 TENANT_NEUTRAL_PARAMS = frozenset(
-    {"token", "period", "run_id", "plan_id", "host_id", "name", "datastore_id"}
+    {"token", "period", "run_id", "plan_id", "host_id", "name", "datastore_id", "datastore"}
 )

@@ -27,7 +27,7 @@ from pbssim.params import (
     boolean,
     integer,
     string,
-)  # fmt: skip
+)
 from pbssim.router import ANYBODY, WORLD, Or, Privilege, Request, Router, UserParam
 from pbssim.state import ApiError, State, Token, User, check_password, hash_password, is_token, split_authid
 
@@ -393,11 +393,18 @@ def register(router: Router) -> None:
     router.add("GET", "/access/domains", list_domains, permission=WORLD)
     router.add("GET", "/access/roles", list_roles, permission=ANYBODY)
     router.add(
-        "GET", "/access/permissions", list_permissions, permission=ANYBODY,
+        "GET",
+        "/access/permissions",
+        list_permissions,
+        permission=ANYBODY,
         params={"auth-id": AUTHID.opt(), "path": ACL_PATH.opt()},
-    )  # fmt: skip
+    )
     router.add(
-        "POST", "/access/ticket", create_ticket, permission=WORLD, envelope="ticket",
+        "POST",
+        "/access/ticket",
+        create_ticket,
+        permission=WORLD,
+        envelope="ticket",
         params={
             "username": USERID,
             "password": string(optional=True),
@@ -407,20 +414,29 @@ def register(router: Router) -> None:
             "port": integer(minimum=0, maximum=65535, optional=True),
             "http-only": boolean(default=False),
         },
-    )  # fmt: skip
+    )
     router.add("DELETE", "/access/ticket", delete_ticket, permission=WORLD)
 
     router.add(
-        "GET", "/access/users", list_users, permission=ANYBODY,
+        "GET",
+        "/access/users",
+        list_users,
+        permission=ANYBODY,
         params={"include_tokens": boolean(default=False)},
-    )  # fmt: skip
+    )
     router.add(
-        "POST", "/access/users", create_user, permission=Privilege(USERS_PATH, acl.PERMISSIONS_MODIFY),
+        "POST",
+        "/access/users",
+        create_user,
+        permission=Privilege(USERS_PATH, acl.PERMISSIONS_MODIFY),
         params={"userid": USERID, "password": PASSWORD, **USER_FIELDS},
-    )  # fmt: skip
+    )
     router.add("GET", "/access/users/{userid}", read_user, permission=AUDIT_USERS, params={"userid": USERID})
     router.add(
-        "PUT", "/access/users/{userid}", update_user, permission=MODIFY_USERS,
+        "PUT",
+        "/access/users/{userid}",
+        update_user,
+        permission=MODIFY_USERS,
         params={
             "userid": USERID,
             **USER_FIELDS,
@@ -428,35 +444,54 @@ def register(router: Router) -> None:
             "delete": array(string(enum=("comment", "firstname", "lastname", "email"))),
             "digest": DIGEST,
         },
-    )  # fmt: skip
+    )
     router.add(
-        "DELETE", "/access/users/{userid}", delete_user, permission=MODIFY_USERS,
+        "DELETE",
+        "/access/users/{userid}",
+        delete_user,
+        permission=MODIFY_USERS,
         params={"userid": USERID, "digest": DIGEST},
-    )  # fmt: skip
+    )
 
     router.add("GET", "/access/users/{userid}/token", list_tokens, permission=AUDIT_USERS, params={"userid": USERID})
     token_path = "/access/users/{userid}/token/{token-name}"  # noqa: S105 - a URL, not a secret
     router.add("GET", token_path, read_token, permission=AUDIT_USERS, params=TOKEN_PARAMS)
     router.add(
-        "POST", token_path, generate_token, permission=MODIFY_USERS,
+        "POST",
+        token_path,
+        generate_token,
+        permission=MODIFY_USERS,
         params={**TOKEN_PARAMS, "comment": COMMENT, "enable": ENABLE, "expire": EXPIRE, "digest": DIGEST},
-    )  # fmt: skip
+    )
     router.add(
-        "PUT", token_path, update_token, permission=MODIFY_USERS,
+        "PUT",
+        token_path,
+        update_token,
+        permission=MODIFY_USERS,
         params={
-            **TOKEN_PARAMS, "comment": COMMENT, "enable": ENABLE, "expire": EXPIRE,
-            "regenerate": boolean(default=False), "delete": array(string(enum=("comment",))),
+            **TOKEN_PARAMS,
+            "comment": COMMENT,
+            "enable": ENABLE,
+            "expire": EXPIRE,
+            "regenerate": boolean(default=False),
+            "delete": array(string(enum=("comment",))),
             "digest": DIGEST,
         },
-    )  # fmt: skip
+    )
     router.add("DELETE", token_path, delete_token, permission=MODIFY_USERS, params={**TOKEN_PARAMS, "digest": DIGEST})
 
     router.add(
-        "GET", "/access/acl", read_acl, permission=ANYBODY,
+        "GET",
+        "/access/acl",
+        read_acl,
+        permission=ANYBODY,
         params={"path": ACL_PATH.opt(), "exact": boolean(default=False)},
-    )  # fmt: skip
+    )
     router.add(
-        "PUT", "/access/acl", update_acl, permission=ANYBODY,
+        "PUT",
+        "/access/acl",
+        update_acl,
+        permission=ANYBODY,
         params={
             "path": ACL_PATH,
             "role": ROLE,
@@ -466,4 +501,4 @@ def register(router: Router) -> None:
             "delete": boolean(),
             "digest": DIGEST,
         },
-    )  # fmt: skip
+    )

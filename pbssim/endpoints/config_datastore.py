@@ -23,7 +23,7 @@ from pbssim.params import (
     boolean,
     param_error,
     string,
-)  # fmt: skip
+)
 from pbssim.router import ANYBODY, Privilege, Request, Router
 from pbssim.state import ApiError, Datastore, PruneJob
 
@@ -31,14 +31,34 @@ DATASTORE_CONFIG = "datastore"
 PRUNE_SETTINGS = (*KEEP_NAMES, "prune-schedule")
 # Config properties kept as given (besides name, path and comment).
 EXTRA_KEYS = (
-    "gc-schedule", "gc-on-unmount", "verify-new", "notify-user", "notify", "notification-mode", "tuning",
-    "maintenance-mode", "backing-device", "backend", "notification-thresholds", "counter-reset-schedule",
-)  # fmt: skip
-DELETABLE = (
-    "comment", "gc-schedule", "gc-on-unmount", "prune-schedule", *KEEP_NAMES, "verify-new", "notify-user",
-    "notify", "notification-mode", "tuning", "maintenance-mode", "notification-thresholds",
+    "gc-schedule",
+    "gc-on-unmount",
+    "verify-new",
+    "notify-user",
+    "notify",
+    "notification-mode",
+    "tuning",
+    "maintenance-mode",
+    "backing-device",
+    "backend",
+    "notification-thresholds",
     "counter-reset-schedule",
-)  # fmt: skip
+)
+DELETABLE = (
+    "comment",
+    "gc-schedule",
+    "gc-on-unmount",
+    "prune-schedule",
+    *KEEP_NAMES,
+    "verify-new",
+    "notify-user",
+    "notify",
+    "notification-mode",
+    "tuning",
+    "maintenance-mode",
+    "notification-thresholds",
+    "counter-reset-schedule",
+)
 
 
 def list_configs(req: Request, params: dict[str, Any]) -> Any:
@@ -140,7 +160,9 @@ def register(router: Router) -> None:
     name = {"name": DATASTORE}
     router.add("GET", "/config/datastore", list_configs, permission=ANYBODY)
     router.add(
-        "POST", "/config/datastore", create_config,
+        "POST",
+        "/config/datastore",
+        create_config,
         permission=Privilege(("datastore",), acl.DATASTORE_ALLOCATE),
         params={
             **name,
@@ -151,18 +173,25 @@ def register(router: Router) -> None:
             "reuse-datastore": boolean(default=False),
             "overwrite-in-use": boolean(default=False),
         },
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/config/datastore/{name}", read_config, params=name,
+        "GET",
+        "/config/datastore/{name}",
+        read_config,
+        params=name,
         permission=Privilege(("datastore", "{name}"), acl.DATASTORE_AUDIT),
-    )  # fmt: skip
+    )
     router.add(
-        "PUT", "/config/datastore/{name}", update_config,
+        "PUT",
+        "/config/datastore/{name}",
+        update_config,
         permission=Privilege(("datastore", "{name}"), acl.DATASTORE_MODIFY),
         params={**name, **settings, "delete": array(string(enum=DELETABLE)), "digest": DIGEST},
-    )  # fmt: skip
+    )
     router.add(
-        "DELETE", "/config/datastore/{name}", delete_config,
+        "DELETE",
+        "/config/datastore/{name}",
+        delete_config,
         permission=Privilege(("datastore", "{name}"), acl.DATASTORE_ALLOCATE),
         params={
             **name,
@@ -170,4 +199,4 @@ def register(router: Router) -> None:
             "destroy-data": boolean(default=False),
             "digest": DIGEST,
         },
-    )  # fmt: skip
+    )

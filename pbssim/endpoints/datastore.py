@@ -19,7 +19,7 @@ from pbssim.params import (
     SAFE_ID_RE,
     boolean,
     string,
-)  # fmt: skip
+)
 from pbssim.router import ANYBODY, Privilege, Request, Router
 from pbssim.state import (
     BACKUP_TYPES,
@@ -33,7 +33,7 @@ from pbssim.state import (
     ns_depth,
     ns_parent,
     split_authid,
-)  # fmt: skip
+)
 
 AUDIT_OR_BACKUP = acl.DATASTORE_AUDIT | acl.DATASTORE_BACKUP
 
@@ -132,7 +132,7 @@ def datastore_usage(req: Request, params: dict[str, Any]) -> Any:
     """``GET /status/datastore-usage``: figures for stores with Audit/Backup; stores with
     rights only in some namespace appear with the figures left out."""
     state, auth_id = req.state, req.caller
-    result = []
+    result: list[dict[str, Any]] = []
     for name in sorted(state.datastores):
         store = state.datastores[name]
         privs = state.lookup_privs(auth_id, ("datastore", name))
@@ -140,15 +140,17 @@ def datastore_usage(req: Request, params: dict[str, Any]) -> Any:
             if _can_access_any_namespace(state, store, auth_id):
                 result.append({"store": name, "mount-status": "nonremovable", "backend-type": "filesystem"})
             continue
-        result.append({
-            "store": name,
-            "total": store.total_bytes,
-            "used": store.used_bytes,
-            "avail": max(store.total_bytes - store.used_bytes, 0),
-            "gc-status": store.gc_status(),
-            "mount-status": "nonremovable",
-            "backend-type": "filesystem",
-        })  # fmt: skip
+        result.append(
+            {
+                "store": name,
+                "total": store.total_bytes,
+                "used": store.used_bytes,
+                "avail": max(store.total_bytes - store.used_bytes, 0),
+                "gc-status": store.gc_status(),
+                "mount-status": "nonremovable",
+                "backend-type": "filesystem",
+            }
+        )
     return result
 
 
@@ -389,40 +391,64 @@ def register(router: Router) -> None:
     store = {"store": DATASTORE}
     router.add("GET", "/admin/datastore", list_datastores, permission=ANYBODY)
     router.add(
-        "GET", "/admin/datastore/{store}/status", datastore_status, permission=ANYBODY,
+        "GET",
+        "/admin/datastore/{store}/status",
+        datastore_status,
+        permission=ANYBODY,
         params={**store, "verbose": boolean(default=False)},
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/admin/datastore/{store}/groups", list_groups, permission=ANYBODY,
+        "GET",
+        "/admin/datastore/{store}/groups",
+        list_groups,
+        permission=ANYBODY,
         params={**store, "ns": NAMESPACE},
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/admin/datastore/{store}/snapshots", list_snapshots, permission=ANYBODY,
+        "GET",
+        "/admin/datastore/{store}/snapshots",
+        list_snapshots,
+        permission=ANYBODY,
         params={**store, "ns": NAMESPACE, "backup-type": BACKUP_TYPE, "backup-id": BACKUP_ID},
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/admin/datastore/{store}/gc", gc_status, params=store,
+        "GET",
+        "/admin/datastore/{store}/gc",
+        gc_status,
+        params=store,
         permission=Privilege(("datastore", "{store}"), acl.DATASTORE_AUDIT),
-    )  # fmt: skip
+    )
     router.add(
-        "POST", "/admin/datastore/{store}/gc", start_gc, params=store,
+        "POST",
+        "/admin/datastore/{store}/gc",
+        start_gc,
+        params=store,
         permission=Privilege(("datastore", "{store}"), acl.DATASTORE_MODIFY),
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/admin/datastore/{store}/namespace", list_namespaces, permission=ANYBODY,
+        "GET",
+        "/admin/datastore/{store}/namespace",
+        list_namespaces,
+        permission=ANYBODY,
         params={**store, "parent": NAMESPACE, "max-depth": NS_MAX_DEPTH.with_default(MAX_NAMESPACE_DEPTH)},
-    )  # fmt: skip
+    )
     router.add(
-        "POST", "/admin/datastore/{store}/namespace", create_namespace, permission=ANYBODY,
+        "POST",
+        "/admin/datastore/{store}/namespace",
+        create_namespace,
+        permission=ANYBODY,
         params={**store, "name": string(pattern=SAFE_ID_RE, min_length=1, max_length=32), "parent": NAMESPACE},
-    )  # fmt: skip
+    )
     router.add(
-        "DELETE", "/admin/datastore/{store}/namespace", delete_namespace, permission=ANYBODY,
+        "DELETE",
+        "/admin/datastore/{store}/namespace",
+        delete_namespace,
+        permission=ANYBODY,
         params={
             **store,
             "ns": NAMESPACE.req(),
             "delete-groups": boolean(default=False),
             "error-on-protected": boolean(default=True),
         },
-    )  # fmt: skip
+    )
     router.add("GET", "/status/datastore-usage", datastore_usage, permission=ANYBODY)

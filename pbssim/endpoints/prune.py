@@ -25,7 +25,7 @@ from pbssim.params import (
     boolean,
     param_error,
     string,
-)  # fmt: skip
+)
 from pbssim.router import ANYBODY, Request, Router
 from pbssim.state import ApiError, PruneJob, State, compute_prune, ns_depth
 
@@ -193,17 +193,27 @@ def register(router: Router) -> None:
     }
     router.add("GET", "/config/prune", list_jobs, permission=ANYBODY)
     router.add(
-        "POST", "/config/prune", create_job, permission=ANYBODY,
+        "POST",
+        "/config/prune",
+        create_job,
+        permission=ANYBODY,
         params={"id": JOB_ID, "store": DATASTORE, "schedule": CALENDAR_EVENT, **options},
-    )  # fmt: skip
+    )
     router.add("GET", "/config/prune/{id}", read_job, permission=ANYBODY, params={"id": JOB_ID})
     router.add(
-        "PUT", "/config/prune/{id}", update_job, permission=ANYBODY,
+        "PUT",
+        "/config/prune/{id}",
+        update_job,
+        permission=ANYBODY,
         params={
-            "id": JOB_ID, "store": DATASTORE.opt(), "schedule": CALENDAR_EVENT.opt(), **options,
-            "delete": array(string(enum=DELETABLE)), "digest": DIGEST,
+            "id": JOB_ID,
+            "store": DATASTORE.opt(),
+            "schedule": CALENDAR_EVENT.opt(),
+            **options,
+            "delete": array(string(enum=DELETABLE)),
+            "digest": DIGEST,
         },
-    )  # fmt: skip
+    )
     router.add("DELETE", "/config/prune/{id}", delete_job, permission=ANYBODY, params={"id": JOB_ID, "digest": DIGEST})
     router.add("GET", "/admin/prune", list_job_status, permission=ANYBODY, params={"store": DATASTORE.opt()})
     router.add("POST", "/admin/prune/{id}/run", run_job, permission=ANYBODY, params={"id": JOB_ID})

@@ -70,10 +70,16 @@ def register(router: Router) -> None:
     router.add("GET", "/ping", ping, permission=WORLD)
     router.add("GET", "/nodes", list_nodes, permission=ANYBODY)
     router.add(
-        "GET", "/nodes/{node}/certificates/info", certificate_info, params={"node": NODE},
+        "GET",
+        "/nodes/{node}/certificates/info",
+        certificate_info,
+        params={"node": NODE},
         permission=Privilege(("system", "certificates"), acl.SYS_MODIFY),
-    )  # fmt: skip
+    )
     router.add(
-        "GET", "/nodes/{node}/tasks/{upid}/status", task_status, permission=ANYBODY,
+        "GET",
+        "/nodes/{node}/tasks/{upid}/status",
+        task_status,
+        permission=ANYBODY,
         params={"node": NODE, "upid": UPID},
-    )  # fmt: skip
+    )

@@ -121,3 +121,27 @@ def fast_retries(settings: Any) -> Any:
 def pbs_state(sim: Any) -> dict[str, Any]:
     """The simulator's state as JSON (users, tokens, acl, prune jobs, namespaces)."""
     return sim.state_snapshot()
+
+
+@pytest.fixture
+def onboard(sim_host: Any) -> Callable[..., Any]:
+    """``onboard(slug="acme", **create_kwargs) -> Tenant``: create and onboard in-process."""
+    from tenants import services
+    from tenants.onboarding import RunResult, run_execute
+
+    def make(slug: str = "acme", store: str = "store1", **kwargs: Any) -> Any:
+        datastore = sim_host.datastores.get(name=store)
+        tenant = services.tenant_create(slug=slug, name=slug.title(), datastore=datastore, **kwargs)
+        run, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
+        assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
+        tenant.refresh_from_db()
+        return tenant
+
+    return make
+
+
+def token_client(sim: Any, host: Any, tokenid: str, secret: str) -> Any:
+    """A PbsClient acting as a tenant's token (in-process)."""
+    from pbsclient import PbsClient
+
+    return PbsClient(base_url=host.url, token_id=tokenid, token_secret=secret, transport=sim.transport())

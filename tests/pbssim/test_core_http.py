@@ -251,6 +251,17 @@ def test_check_privs_failure_is_400_missing_permissions(pbs: Pbs) -> None:
     assert error(response) == (400, "missing permissions 'Datastore.Modify' on '/datastore/store1/acme'")
 
 
+def test_sync_job_access_failure_is_400_permission_check_failed(pbs: Pbs) -> None:
+    pbs.ok(
+        "POST",
+        "/config/remote",
+        data={"name": "rem1", "host": "192.0.2.10", "auth-id": "sync@pbs!pull", "password": "x"},
+    )
+    auth = pbs.user_with_token("acme@pbs")
+    job = {"id": "job1", "store": "store1", "remote": "rem1", "remote-store": "store1"}
+    assert error(pbs.call("POST", "/config/sync", auth=auth, data=job)) == (400, "permission check failed")
+
+
 def test_unknown_path_or_method_is_404(pbs: Pbs) -> None:
     assert error(pbs.call("PUT", "/admin/datastore/store1")) == (
         404,

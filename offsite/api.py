@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -35,6 +36,12 @@ def _call(func: Any, **kwargs: Any) -> Any:
         raise ValidationError({"detail": f"PBS refused: {exc}"}) from exc
 
 
+_QUEUED = inline_serializer("OffsiteQueued", {"queued": serializers.BooleanField()})
+_UPID = inline_serializer("OffsiteRunStarted", {"upid": serializers.CharField()})
+_REMOVED = inline_serializer("OffsiteTenantRemoved", {"removed": serializers.BooleanField()})
+
+
+@extend_schema_serializer(component_name="OffsiteRemote")
 class RemoteOut(serializers.ModelSerializer):
     pulling_host = serializers.CharField(source="pulling_host.name")
     source_host = serializers.CharField(source="source_host.name", allow_null=True, default=None)
@@ -60,6 +67,7 @@ class RemoteCreateApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="OffsiteRemoteCreateInput")
     class In(serializers.Serializer):
         pulling_host = serializers.SlugRelatedField(slug_field="name", queryset=PbsHost.objects.all())
         source_host = serializers.SlugRelatedField(
@@ -73,6 +81,7 @@ class RemoteCreateApi(APIView):
         secret = serializers.CharField(required=False, default="", write_only=True)
         comment = serializers.CharField(required=False, default="")
 
+    @extend_schema(request=In, responses={201: RemoteOut})
     def post(self, request: Request) -> Response:
         data = self.In(data=request.data)
         data.is_valid(raise_exception=True)
@@ -80,6 +89,7 @@ class RemoteCreateApi(APIView):
         return Response(RemoteOut(remote).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_serializer(component_name="OffsitePolicy")
 class PolicyOut(serializers.ModelSerializer):
     source = serializers.SerializerMethodField()
     target = serializers.SerializerMethodField()
@@ -131,6 +141,7 @@ class PolicyListApi(generics.ListAPIView):
 class PolicyCreateApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="OffsitePolicyCreateInput")
     class In(_Options):
         source_datastore = serializers.PrimaryKeyRelatedField(
             queryset=Datastore.objects.all(), required=False, allow_null=True
@@ -144,6 +155,7 @@ class PolicyCreateApi(APIView):
             choices=OffsitePolicy.Scope.choices, default=OffsitePolicy.Scope.DATASTORE
         )
 
+    @extend_schema(request=In, responses={201: PolicyOut})
     def post(self, request: Request) -> Response:
         data = self.In(data=request.data)
         data.is_valid(raise_exception=True)
@@ -154,9 +166,11 @@ class PolicyCreateApi(APIView):
 class PolicyUpdateApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="OffsitePolicyUpdateInput")
     class In(_Options):
         enabled = serializers.BooleanField(required=False)
 
+    @extend_schema(request=In, responses=PolicyOut)
     def patch(self, request: Request, pk: int) -> Response:
         policy = get_object_or_404(selectors.policy_list(), pk=pk)
         data = self.In(data=request.data, partial=True)
@@ -172,12 +186,14 @@ class PolicyApplyApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema(request=None, responses={202: _QUEUED})
     def post(self, request: Request, pk: int) -> Response:
         policy = get_object_or_404(OffsitePolicy, pk=pk)
         transaction.on_commit(lambda: tasks.offsite_policy_apply.delay(policy.pk))
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_serializer(component_name="OffsiteSyncJob")
 class JobOut(serializers.ModelSerializer):
     host = serializers.CharField(source="host.name")
     tenant = serializers.CharField(source="membership.tenant.slug", default=None)
@@ -204,12 +220,14 @@ class JobRunApi(APIView):
 
     permission_classes = [IsMspStaff]
 
+    @extend_schema(request=None, responses={202: _UPID})
     def post(self, request: Request, pk: int) -> Response:
         record = get_object_or_404(selectors.job_list(), pk=pk)
         upid = _call(services.sync_job_run, record=record, actor=request.user)
         return Response({"upid": upid}, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_serializer(component_name="OffsiteMembership")
 class MembershipOut(serializers.Serializer):
     policy = serializers.IntegerField(source="policy_id")
     target = serializers.SerializerMethodField()
@@ -230,9 +248,22 @@ class MembershipOut(serializers.Serializer):
         return job.job_id if job else None
 
 
+_TENANT_STATUS = inline_serializer(
+    "OffsiteTenantStatus",
+    {
+        "tenant": serializers.CharField(),
+        "enabled": serializers.BooleanField(),
+        "stale": serializers.BooleanField(),
+        "offsite_usage_bytes": serializers.IntegerField(allow_null=True),
+        "memberships": MembershipOut(many=True),
+    },
+)
+
+
 class TenantStatusApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema(responses=_TENANT_STATUS)
     def get(self, request: Request, tenant_id: int) -> Response:
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         summary = selectors.tenant_offsite_status(tenant)
@@ -250,10 +281,12 @@ class TenantStatusApi(APIView):
 class TenantEnableApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="OffsiteTenantEnableInput")
     class In(serializers.Serializer):
         policy = serializers.PrimaryKeyRelatedField(queryset=OffsitePolicy.objects.all())
         max_depth = serializers.IntegerField(required=False, allow_null=True, default=None)
 
+    @extend_schema(request=In, responses={201: MembershipOut})
     def post(self, request: Request, tenant_id: int) -> Response:
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         data = self.In(data=request.data)
@@ -271,9 +304,11 @@ class TenantEnableApi(APIView):
 class TenantDisableApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema_serializer(component_name="OffsiteTenantDisableInput")
     class In(serializers.Serializer):
         policy = serializers.PrimaryKeyRelatedField(queryset=OffsitePolicy.objects.all())
 
+    @extend_schema(request=In, responses=_REMOVED)
     def post(self, request: Request, tenant_id: int) -> Response:
         tenant = get_object_or_404(Tenant, pk=tenant_id)
         data = self.In(data=request.data)
@@ -290,6 +325,7 @@ class TenantDisableApi(APIView):
 class StatusRefreshApi(APIView):
     permission_classes = [IsMspStaff]
 
+    @extend_schema(request=None, responses={202: _QUEUED})
     def post(self, request: Request) -> Response:
         transaction.on_commit(tasks.offsite_status_refresh_all.delay)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)

@@ -408,3 +408,41 @@ def test_a_disabled_policy_keeps_its_job_but_unschedules_it(hosts):
     services.policy_update(policy=policy, enabled=True)
     with client_for_host(hosts.dst) as dst:
         assert dst.sync_job_get(f"offsite-{policy.pk}").schedule == "daily"
+
+
+def test_an_external_source_is_replicated_with_its_given_credential(hosts):
+    from tests.factories import FAKE_FINGERPRINT
+
+    with client_for_host(hosts.src) as src:  # what the external PBS's admin hands over
+        src.user_create(userid="hosted@pbs")
+        secret = src.token_create("hosted@pbs", "sync").value
+        for auth_id in ("hosted@pbs", "hosted@pbs!sync"):
+            src.acl_update(path="/datastore/store1", role="DatastoreReader", auth_id=auth_id)
+    acme = hosts.tenant("acme")
+    hosts.seed(acme, "vm", "100", [int(time.time()) - DAY])
+    with pytest.raises(ValidationError) as info:
+        services.remote_create(pulling_host=hosts.dst, name="hosted", host="pbs1.sim.invalid")
+    assert set(info.value.message_dict) == {"fingerprint", "secret"}
+
+    remote = services.remote_create(
+        pulling_host=hosts.dst, name="hosted", host="pbs1.sim.invalid", port=8007,
+        fingerprint=FAKE_FINGERPRINT, auth_id="hosted@pbs!sync", secret=secret,
+    )  # fmt: skip
+    policy = services.policy_create(
+        remote=remote, source_store="store1", target_datastore=hosts.dst_store, target_ns="hosted"
+    )
+
+    assert remote.kind == Remote.Kind.EXTERNAL
+    assert decrypt_secret(remote.secret_enc) == secret
+    record = SyncJobRecord.objects.get(policy=policy)
+    services.sync_job_run(record=record)
+    services.sync_status_refresh(host=hosts.dst)
+    record.refresh_from_db()
+    assert record.last_run_state == "OK"
+    with client_for_host(hosts.dst) as dst:
+        assert len(dst.snapshot_list("store2", ns="hosted/clients/acme")) == 1
+    with pytest.raises(ValidationError, match="tenant-scoped replication"):
+        services.policy_create(
+            remote=remote, source_store="store1", target_datastore=hosts.dst.datastores.get(name="store1"),
+            scope=OffsitePolicy.Scope.TENANTS,
+        )  # fmt: skip

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -17,8 +18,21 @@ class Role(models.TextChoices):
 STAFF_ROLES = frozenset({Role.ADMIN, Role.OPERATOR})
 
 
+class UserManager(DjangoUserManager["User"]):
+    """``createsuperuser`` makes an MSP admin (a superuser with the default client role and
+    no tenant would break the client_has_tenant constraint)."""
+
+    def create_superuser(self, username: str, email: str | None = None, password: str | None = None,
+                         **extra_fields: object) -> User:
+        extra_fields.setdefault("role", Role.ADMIN)
+        extra_fields.setdefault("tenant", None)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     """A portal login. MSP staff and accounting have no tenant; a client belongs to exactly one."""
+
+    objects = UserManager()
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CLIENT)
     tenant = models.ForeignKey(

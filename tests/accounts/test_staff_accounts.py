@@ -1,0 +1,39 @@
+"""Creating MSP-side accounts: createsuperuser makes an admin; the CLI makes any staff role."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from accounts.models import Role, User
+from audit.models import AuditEvent
+
+
+@pytest.mark.django_db
+def test_createsuperuser_makes_an_msp_admin_without_tenant() -> None:
+    user = User.objects.create_superuser("root-admin", "root@example.test", "a-very-long-passphrase-1")
+    assert (user.role, user.tenant, user.is_superuser) == (Role.ADMIN, None, True)
+
+
+@pytest.mark.django_db
+def test_the_cli_creates_a_staff_account_with_a_generated_password_shown_once() -> None:
+    out = io.StringIO()
+    call_command("portal_user_create", "--username", "otto", "--role", "operator", stdout=out)
+    user = User.objects.get(username="otto")
+    assert user.role == Role.OPERATOR
+    password = out.getvalue().split("password (shown once): ", 1)[1].strip()
+    assert user.check_password(password)
+    event = AuditEvent.objects.get(action="user.created")
+    assert password not in str(event.detail)
+
+
+@pytest.mark.django_db
+def test_the_cli_refuses_weak_passwords_and_client_roles(monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("password"))
+    with pytest.raises(CommandError, match=r"too common|too short"):
+        call_command("portal_user_create", "--username", "x", "--role", "admin", "--password-stdin")
+    with pytest.raises(CommandError):
+        call_command("portal_user_create", "--username", "y", "--role", "client")
+    assert not User.objects.exists()

@@ -214,3 +214,24 @@ def test_apply_from_the_page_converges_a_policy_that_failed_before(
         reply = client.post(reverse("offsite:policy_apply"), {"policy": policy.pk})
     assert reply.status_code == 302
     assert SyncJobRecord.objects.get(policy=policy).state == "present"
+
+
+def test_the_tenant_and_host_partials_flag_a_stale_copy(hosts):
+    from django.template.loader import render_to_string
+
+    from offsite import selectors
+    from offsite.models import TenantOffsite
+
+    policy = _policy(hosts)
+    acme = hosts.tenant("acme")
+    services.tenant_offsite_include(acme)
+    TenantOffsite.objects.filter(tenant=acme, policy=policy).update(stale=True, stale_reason="behind by 3 days")
+    tenant_html = render_to_string(
+        "offsite/_tenant_status.html", {"offsite": selectors.tenant_offsite_status(acme)}
+    )
+    host_html = render_to_string(
+        "offsite/_host_status.html", {"offsite_summary": selectors.host_offsite_summary(hosts.dst)}
+    )
+    assert "stale" in tenant_html
+    assert "behind by 3 days" in tenant_html
+    assert "1 tenant" in host_html

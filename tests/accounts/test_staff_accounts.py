@@ -37,3 +37,17 @@ def test_the_cli_refuses_weak_passwords_and_client_roles(monkeypatch) -> None:
     with pytest.raises(CommandError):
         call_command("portal_user_create", "--username", "y", "--role", "client")
     assert not User.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_cli_resets_a_lost_second_factor(operator_user) -> None:
+    import pyotp
+
+    from accounts.services import totp_enrolment_confirm, totp_enrolment_start
+
+    secret = totp_enrolment_start(user=operator_user)
+    totp_enrolment_confirm(user=operator_user, code=pyotp.TOTP(secret).now(), ip=None)
+    call_command("portal_user_totp_reset", "--username", operator_user.username, stdout=io.StringIO())
+    operator_user.refresh_from_db()
+    assert not operator_user.has_totp
+    assert AuditEvent.objects.filter(action="totp.reset", actor_label="system").exists()

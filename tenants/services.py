@@ -345,7 +345,7 @@ def datastore_update(
     *, datastore_id: int, actor: Any = None, enabled: bool | None = None, placement_weight: int | None = None
 ) -> Datastore:
     with transaction.atomic():
-        store = Datastore.objects.select_for_update().select_related("host").get(pk=datastore_id)
+        store = Datastore.objects.select_for_update(of=("self",)).select_related("host").get(pk=datastore_id)
         if enabled is not None:
             store.enabled = enabled
         if placement_weight is not None:
@@ -633,7 +633,7 @@ def tenant_offboard(
 
 
 def _lock_onboarded_tenant(tenant_id: int, *, allowed: tuple[str, ...]) -> Tenant:
-    tenant = Tenant.objects.select_for_update().select_related("host", "datastore").get(pk=tenant_id)
+    tenant = Tenant.objects.select_for_update(of=("self",)).select_related("host", "datastore").get(pk=tenant_id)
     if tenant.status not in allowed:
         raise ValidationError(f"Not possible while the tenant is {tenant.status}.")
     if OnboardingRun.objects.filter(tenant=tenant, status__in=LIVE_STATUSES).exists():
@@ -718,7 +718,7 @@ def tenant_retention_update(*, tenant_id: int, retention: Retention, actor: Any 
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
-        tenant = Tenant.objects.select_for_update().select_related("host", "datastore").get(pk=tenant_id)
+        tenant = Tenant.objects.select_for_update(of=("self",)).select_related("host", "datastore").get(pk=tenant_id)
         before = Retention.of(tenant)
         for field_name, value in retention.as_fields().items():
             setattr(tenant, field_name, value)
@@ -874,7 +874,7 @@ def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
     reveals give the secret to one of them and TokenAlreadyRevealed to the other.
     """
     with transaction.atomic():
-        token = TenantToken.objects.select_for_update().select_related("tenant", "revealed_by").get(pk=token_id)
+        token = TenantToken.objects.select_for_update(of=("self",)).select_related("tenant", "revealed_by").get(pk=token_id)
         if actor is not None and not can_view_tenant(actor, token.tenant):
             raise ValidationError("Not your tenant's token.")
         if token.revoked_at is not None:

@@ -97,7 +97,10 @@ def has_role(user: Any, roles: Iterable[str]) -> bool:
         return False
     if user.role not in set(roles):
         return False
-    return not (user.role == Role.CLIENT and user.tenant_id is None)
+    if user.role == Role.CLIENT:
+        # A client of an offboarded tenant keeps its login row (audit) but no access.
+        return user.tenant_id is not None and user.tenant.status != "offboarded"
+    return True
 
 
 def can_view_tenant(user: Any, tenant: Any) -> bool:

@@ -27,3 +27,4 @@ def test_make_user_hashes_the_password_with_argon2() -> None:
     user = make_user(role=Role.OPERATOR)
     assert user.password.startswith("argon2")
     assert user.check_password(DEFAULT_PASSWORD)
+

@@ -320,10 +320,12 @@ class UsageSeries:
         return ticks
 
     @property
-    def x_ticks(self) -> list[tuple[float, str]]:
+    def x_ticks(self) -> list[tuple[float, str, str]]:
+        """(x, label, text-anchor): the first label starts at the axis, the last ends at it."""
         n = len(self.points)
         picks = sorted({0, n // 3, 2 * n // 3, n - 1})
-        return [(round(self._x(i), 1), f"{self.points[i].day:%Y-%m-%d}") for i in picks]
+        anchors = {0: "start", n - 1: "end"}
+        return [(round(self._x(i), 1), f"{self.points[i].day:%Y-%m-%d}", anchors.get(i, "middle")) for i in picks]
 
 
 def _dash(point: str) -> str:

@@ -116,6 +116,16 @@ def login_success_record(*, username: str) -> None:
     ).delete()
 
 
+def login_throttles_prune() -> int:
+    """Forget counters whose window and lock are over (random names would pile up)."""
+    now = timezone.now()
+    stale = LoginThrottle.objects.filter(window_started_at__lte=now - _window()).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lte=now)
+    )
+    deleted, _ = stale.delete()
+    return deleted
+
+
 # --- sign-in ------------------------------------------------------------------
 
 

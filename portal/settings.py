@@ -188,6 +188,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "offsite.tasks.offsite_status_refresh_all",
         "schedule": crontab(minute="*/30"),
     },
+    "login-throttles-prune": {
+        "task": "accounts.tasks.login_throttles_prune",
+        "schedule": crontab(minute=40),
+    },
 }
 
 # --- Security -------------------------------------------------------------

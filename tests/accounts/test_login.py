@@ -186,3 +186,21 @@ def test_a_session_expires_after_the_idle_time(client: Client, operator_user) ->
     response = client.get("/accounts/security/")
     assert response.status_code == 302
     assert response.url.startswith(LOGIN)
+
+
+@pytest.mark.django_db
+def test_old_counters_are_pruned_but_live_locks_are_kept(client: Client, limits) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.tasks import login_throttles_prune
+
+    for _ in range(3):
+        _login(client, "locked-name", "wrong-password-xyz")
+    _login(client, "old-name", "wrong-password-xyz", ip="198.51.100.1")
+    LoginThrottle.objects.filter(key__in=["old-name", "198.51.100.1"]).update(
+        window_started_at=timezone.now() - timedelta(hours=1)
+    )
+    assert login_throttles_prune.delay().get() == 2
+    assert set(LoginThrottle.objects.values_list("key", flat=True)) == {"locked-name", "203.0.113.5"}

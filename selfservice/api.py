@@ -28,7 +28,7 @@ class _ClientApi(APIView):
     permission_classes = [IsClient]
 
 
-class RestoreTokenOutput(serializers.Serializer):
+class MyRestoreTokenOutput(serializers.Serializer):
     id = serializers.IntegerField(source="pk")
     name = serializers.CharField(source="label")
     tokenid = serializers.CharField()
@@ -40,23 +40,26 @@ class RestoreTokenOutput(serializers.Serializer):
 
 
 class RestoreTokenListApi(_ClientApi):
-    @extend_schema(responses=RestoreTokenOutput(many=True))
+    @extend_schema(responses=MyRestoreTokenOutput(many=True))
     def get(self, request: Request) -> Response:
         rows = selectors.restore_token_rows(tenant_id=request.tenant.pk)
-        return Response(RestoreTokenOutput(rows, many=True).data)
+        return Response(MyRestoreTokenOutput(rows, many=True).data)
 
 
 class RestoreTokenCreateApi(_ClientApi):
-    class InputSerializer(serializers.Serializer):
+    class MyRestoreTokenCreateInputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=48)
         days = serializers.IntegerField(min_value=1)
 
-    class OutputSerializer(serializers.Serializer):
+    class MyRestoreTokenSecretOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         tokenid = serializers.CharField()
         secret = serializers.CharField(help_text="Shown in this response only; never again.")
         expires_at = serializers.DateTimeField()
         effective_privileges = serializers.DictField()
+
+    InputSerializer = MyRestoreTokenCreateInputSerializer
+    OutputSerializer = MyRestoreTokenSecretOutputSerializer
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request: Request) -> Response:
@@ -88,7 +91,7 @@ class RestoreTokenCreateApi(_ClientApi):
 
 
 class RestoreTokenRevokeApi(_ClientApi):
-    @extend_schema(request=None, responses=RestoreTokenOutput)
+    @extend_schema(request=None, responses=MyRestoreTokenOutput)
     def post(self, request: Request, token_id: int) -> Response:
         token = get_object_or_404(
             TenantToken.objects.select_related("tenant__host"),
@@ -101,10 +104,10 @@ class RestoreTokenRevokeApi(_ClientApi):
         except services.RestoreTokenError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         row = next(r for r in selectors.restore_token_rows(tenant_id=request.tenant.pk) if r.pk == token.pk)
-        return Response(RestoreTokenOutput(row).data)
+        return Response(MyRestoreTokenOutput(row).data)
 
 
-class BackupGroupOutput(serializers.Serializer):
+class MyBackupGroupOutput(serializers.Serializer):
     namespace = serializers.CharField()
     backup_type = serializers.CharField()
     backup_id = serializers.CharField()
@@ -117,10 +120,12 @@ class BackupGroupOutput(serializers.Serializer):
 
 
 class BackupListApi(_ClientApi):
-    class OutputSerializer(serializers.Serializer):
+    class MyBackupsOutputSerializer(serializers.Serializer):
         fetched_at = serializers.DateTimeField()
         cached = serializers.BooleanField()
-        groups = BackupGroupOutput(many=True)
+        groups = MyBackupGroupOutput(many=True)
+
+    OutputSerializer = MyBackupsOutputSerializer
 
     @extend_schema(responses={200: OutputSerializer, 503: None})
     def get(self, request: Request) -> Response:
@@ -131,12 +136,14 @@ class BackupListApi(_ClientApi):
 
 
 class UsageApi(_ClientApi):
-    class PointSerializer(serializers.Serializer):
+    class MyUsagePointSerializer(serializers.Serializer):
         day = serializers.DateField()
         logical = serializers.IntegerField(allow_null=True)
         latest = serializers.IntegerField(allow_null=True)
         physical = serializers.IntegerField(allow_null=True)
         snapshots = serializers.IntegerField(allow_null=True)
+
+    PointSerializer = MyUsagePointSerializer
 
     @extend_schema(responses=PointSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -145,7 +152,7 @@ class UsageApi(_ClientApi):
 
 
 class ConnectionApi(_ClientApi):
-    class OutputSerializer(serializers.Serializer):
+    class MyConnectionOutputSerializer(serializers.Serializer):
         url = serializers.CharField()
         server = serializers.CharField()
         port = serializers.IntegerField()
@@ -156,6 +163,8 @@ class ConnectionApi(_ClientApi):
         repository = serializers.CharField()
         client_commands = serializers.CharField()
         pvesm_command = serializers.CharField()
+
+    OutputSerializer = MyConnectionOutputSerializer
 
     @extend_schema(responses={200: OutputSerializer, 404: None})
     def get(self, request: Request) -> Response:

@@ -253,7 +253,7 @@ def step_user(ctx: StepContext) -> str:
         except AlreadyExists:
             user = ctx.client.user_get(userid)  # made meanwhile (or the answer was lost)
         else:
-            ctx.state.record_user(userid, User(userid=userid, comment=ctx.names.user_comment))
+            ctx.state.record_user(userid, User(userid=userid, comment=ctx.names.user_comment), created=True)
             with transaction.atomic():
                 ctx.audit("pbs.user.create", userid)
             return "created"
@@ -676,7 +676,7 @@ def _finish_run(run: OnboardingRun, ctx: StepContext) -> None:
             action = f"tenant.{run.kind}.finished"
         audit_record(
             action=action, actor=ctx.actor, tenant=tenant, target=tenant.slug,
-            detail={"run": run.pk, "attempts": run.attempts + 1},
+            detail={"run": run.pk, "attempts": run.attempts},
         )  # fmt: skip
 
 
@@ -735,6 +735,7 @@ def run_execute(
             client = client_for_host(tenant.host)
         ctx = context_for(tenant, client, state, actor=actor, run=run)
         functions = OFFBOARD_STEP_FUNCTIONS if run.kind == OnboardingRun.Kind.OFFBOARD else STEP_FUNCTIONS
+        lease_renew_at = timezone.now() + LEASE / 2
         for step in run.steps.all():
             if step.state == OnboardingStep.State.DONE:
                 continue
@@ -763,7 +764,7 @@ def run_execute(
                     )
                     return RunResult.RETRY
                 if transient:
-                    hint = f"Gave up after {run.attempts + 1} attempts. {hint}"
+                    hint = f"Gave up after {run.attempts} attempts. {hint}"
                 _fail_run(run, tenant, actor, f"{STEP_LABELS.get(step.name, step.name)}: {error}", hint)
                 return RunResult.FAILED
             step.state = OnboardingStep.State.DONE
@@ -772,7 +773,12 @@ def run_execute(
             step.last_error = ""
             step.finished_at = timezone.now()
             step.save(update_fields=["state", "outcome", "detail", "last_error", "finished_at"])
-            OnboardingRun.objects.filter(pk=run.pk).update(claimed_until=timezone.now() + LEASE)
+            # Renew the lease once half of it is used up (not after every step: each
+            # database write costs a commit, and a run takes seconds, the lease minutes).
+            now = timezone.now()
+            if now >= lease_renew_at:
+                OnboardingRun.objects.filter(pk=run.pk).update(claimed_until=now + LEASE)
+                lease_renew_at = now + LEASE / 2
         _finish_run(run, ctx)
         return RunResult.SUCCEEDED
     except Exception as exc:

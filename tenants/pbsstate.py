@@ -41,7 +41,7 @@ class PbsState(Protocol):
     def all_prune_jobs(self) -> list[PruneJob]: ...
 
     # Called by the steps after each successful write.
-    def record_user(self, userid: str, user: User | None) -> None: ...
+    def record_user(self, userid: str, user: User | None, *, created: bool = False) -> None: ...
     def record_token(self, userid: str, name: str, token: Token | None) -> None: ...
     def record_namespace(self, store: str, ns: str, exists: bool = True) -> None: ...
     def record_acl(self, entry: AclEntry, present: bool) -> None: ...
@@ -49,10 +49,14 @@ class PbsState(Protocol):
 
 
 class LiveState:
-    """One GET per question; nothing cached."""
+    """One GET per question, with two shortcuts that cannot go stale within a run: a user
+    this run created has no tokens yet (PBS deletes a user's tokens with the user), and
+    the ACL entries of a path are read once and then kept current by the steps' writes."""
 
     def __init__(self, client: PbsClient) -> None:
         self.client = client
+        self._fresh_users: set[str] = set()
+        self._acl_by_path: dict[str, list[AclEntry]] = {}
 
     def user(self, userid: str) -> User | None:
         try:
@@ -61,12 +65,16 @@ class LiveState:
             return None
 
     def tokens(self, userid: str) -> list[Token]:
+        if userid in self._fresh_users:
+            return []
         try:
             return list(self.client.token_list(userid))
         except NotFound:
             return []
 
     def token(self, userid: str, name: str) -> Token | None:
+        if userid in self._fresh_users:
+            return None
         try:
             return self.client.token_get(userid, name)
         except NotFound:
@@ -87,7 +95,9 @@ class LiveState:
         return ns == "" or ns in self.namespaces_below(store, parent_of(ns))
 
     def acl_entries(self, path: str) -> list[AclEntry]:
-        return list(self.client.acl_list(path=path, exact=True))
+        if path not in self._acl_by_path:
+            self._acl_by_path[path] = list(self.client.acl_list(path=path, exact=True))
+        return list(self._acl_by_path[path])
 
     def all_acl_entries(self) -> list[AclEntry]:
         return list(self.client.acl_list())
@@ -104,17 +114,32 @@ class LiveState:
     def all_prune_jobs(self) -> list[PruneJob]:
         return list(self.client.prune_job_list())
 
-    def record_user(self, userid: str, user: User | None) -> None:
-        return None
+    def record_user(self, userid: str, user: User | None, *, created: bool = False) -> None:
+        if created:
+            self._fresh_users.add(userid)
+        elif user is None:
+            self._fresh_users.discard(userid)
 
     def record_token(self, userid: str, name: str, token: Token | None) -> None:
-        return None
+        # Tokens made by this run are looked up live again (never cached as present).
+        self._fresh_users.discard(userid)
+        if token is None:
+            tokenid = f"{userid}!{name}"
+            for path, entries in self._acl_by_path.items():
+                self._acl_by_path[path] = [entry for entry in entries if entry.ugid != tokenid]
 
     def record_namespace(self, store: str, ns: str, exists: bool = True) -> None:
         return None
 
     def record_acl(self, entry: AclEntry, present: bool) -> None:
-        return None
+        if entry.path not in self._acl_by_path:
+            return
+        kept = [
+            item for item in self._acl_by_path[entry.path] if (item.ugid, item.roleid) != (entry.ugid, entry.roleid)
+        ]
+        if present:
+            kept.append(entry)
+        self._acl_by_path[entry.path] = kept
 
     def record_prune_job(self, job_id: str, job: PruneJob | None) -> None:
         return None
@@ -198,7 +223,7 @@ class SnapshotState:
 
     # --- keeping current --------------------------------------------------------
 
-    def record_user(self, userid: str, user: User | None) -> None:
+    def record_user(self, userid: str, user: User | None, *, created: bool = False) -> None:
         users = self._load_users()
         if user is None:
             users.pop(userid, None)

@@ -874,7 +874,9 @@ def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
     reveals give the secret to one of them and TokenAlreadyRevealed to the other.
     """
     with transaction.atomic():
-        token = TenantToken.objects.select_for_update(of=("self",)).select_related("tenant", "revealed_by").get(pk=token_id)
+        token = (
+            TenantToken.objects.select_for_update(of=("self",)).select_related("tenant", "revealed_by").get(pk=token_id)
+        )
         if actor is not None and not can_view_tenant(actor, token.tenant):
             raise ValidationError("Not your tenant's token.")
         if token.revoked_at is not None:

@@ -1,0 +1,176 @@
+"""Onboarding benchmark: one tenant, and 200 tenants on 2 hosts, against simulated PBS hosts
+over HTTPS with 10 ms latency per PBS request.
+
+Prints ``figure<TAB>value<TAB>floor<TAB>ratio`` lines:
+
+- onboard_1_wall_ms: submit (tenant_onboard) to active, median of 5 tenants. Floor: the
+  6 writes PBS needs at minimum (user, namespace, ACL for the user, token, ACL for the
+  token, prune job), each costing the 10 ms latency.
+- onboard_1_pbs_calls: PBS requests for one tenant (checks, writes, verification); floor 6.
+- bulk_200_wall_s: 200 tenants, 100 per host, executed as two workers would (one batch per
+  host at a time, the two hosts in parallel). Floor: 100 tenants x 6 writes x 10 ms.
+- bulk_200_pbs_calls_per_tenant and bulk_200_pbs_writes_per_tenant; floor 6.
+
+The run is executed in this process (what a Celery worker does), so Celery's own queueing
+delay is not part of the figures. ``--quick`` uses 40 tenants for the bulk figure.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LATENCY_MS = 10.0
+FLOOR_WRITES = 6
+
+
+def setup_django(workdir: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
+        PORTAL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
+        PORTAL_VAR_DIR=str(workdir),
+        PORTAL_CACHE_REDIS="0",
+        PORTAL_LOG_LEVEL="WARNING",
+        PORTAL_PLACEMENT_RESERVE_GIB="1",
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    # SQLite stands in for PostgreSQL here: WAL with normal sync commits like a server
+    # database does, instead of an fsync of the whole file per statement.
+    from django.db.backends.signals import connection_created
+
+    def tune(sender: Any, connection: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+
+    connection_created.connect(tune)
+    from django.db import connection
+
+    connection.close()
+
+
+def start_host(name: str) -> tuple[Any, Any, Any]:
+    """A simulated PBS over HTTPS, registered in the portal (which connects and checks it)."""
+    from pbssim import FaultConfig, SimServer, Simulator
+    from tenants import services
+
+    sim = Simulator()
+    token_id, secret = sim.bootstrap_admin_token()
+    sim.add_datastore("store1", total_bytes=8 * 2**40, used_bytes=2**40)
+    server = SimServer(sim, host="127.0.0.1", port=0)
+    server.start()
+    host = services.pbshost_register(
+        name=name, url=server.url, fingerprint=server.fingerprint, token_id=token_id, token_secret=secret
+    )
+    sim.faults = FaultConfig(latency_ms=LATENCY_MS)
+    return sim, server, host
+
+
+def line(figure: str, value: float, floor: float) -> None:
+    ratio = value / floor if floor else float("nan")
+    print(f"{figure}\t{value:.3f}\t{floor:.3f}\t{ratio:.2f}", flush=True)
+
+
+def bench_single(sim: Any, host: Any) -> None:
+    from tenants import services
+    from tenants.models import Tenant
+    from tenants.onboarding import run_execute
+
+    walls, calls = [], []
+    store = host.datastores.get(name="store1")
+    for i in range(5):
+        tenant = services.tenant_create(slug=f"single{i}", name=f"Single {i}", datastore=store)
+        sim.request_log.clear()
+        started = time.perf_counter()
+        run, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
+        run_execute(run_id=run.pk)
+        walls.append((time.perf_counter() - started) * 1000)
+        calls.append(len(sim.request_log))
+        assert Tenant.objects.get(pk=tenant.pk).status == Tenant.Status.ACTIVE
+    line("onboard_1_wall_ms", statistics.median(walls), FLOOR_WRITES * LATENCY_MS)
+    line("onboard_1_pbs_calls", statistics.median(calls), FLOOR_WRITES)
+
+
+def bench_bulk(hosts: list[tuple[Any, Any, Any]], count: int) -> None:
+    from django.conf import settings
+    from django.db import connection
+
+    from tenants import services
+    from tenants.models import OnboardingRun, Tenant
+    from tenants.onboarding import batch_execute
+
+    per_host = count // len(hosts)
+    ids_by_host: dict[int, list[int]] = {}
+    for h, (_sim, _server, host) in enumerate(hosts):
+        store = host.datastores.get(name="store1")
+        tenants = [
+            services.tenant_create(slug=f"bulk{h}-{i:03d}", name=f"Bulk {h}/{i}", datastore=store)
+            for i in range(per_host)
+        ]
+        runs = services.tenant_onboard_bulk(tenant_ids=[t.pk for t in tenants], enqueue=False)
+        ids_by_host[host.pk] = [r.pk for r in runs]
+    for sim, _server, _host in hosts:
+        sim.request_log.clear()
+    size = settings.PORTAL_ONBOARDING_BATCH_SIZE
+
+    def worker(run_ids: list[int]) -> None:
+        try:
+            for i in range(0, len(run_ids), size):
+                batch_execute(run_ids=run_ids[i : i + size])
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(ids,)) for ids in ids_by_host.values()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    done = OnboardingRun.objects.filter(status="succeeded", tenant__slug__startswith="bulk").count()
+    active = Tenant.objects.filter(status="active", slug__startswith="bulk").count()
+    if done != per_host * len(hosts) or active != done:
+        print(f"bulk: only {done} runs succeeded, {active} tenants active", file=sys.stderr)
+        raise SystemExit(1)
+    requests = [entry for sim, _s, _h in hosts for entry in sim.request_log]
+    writes = [entry for entry in requests if entry[0] != "GET"]
+    total = per_host * len(hosts)
+    line(f"bulk_{total}_wall_s", wall, per_host * FLOOR_WRITES * LATENCY_MS / 1000)
+    line(f"bulk_{total}_pbs_calls_per_tenant", len(requests) / total, FLOOR_WRITES)
+    line(f"bulk_{total}_pbs_writes_per_tenant", len(writes) / total, FLOOR_WRITES)
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv
+    with tempfile.TemporaryDirectory(prefix="bench-onboarding-") as tmp:
+        setup_django(Path(tmp))
+        hosts = [start_host("bench-a"), start_host("bench-b")]
+        try:
+            bench_single(hosts[0][0], hosts[0][2])
+            bench_bulk(hosts, 40 if quick else 200)
+        finally:
+            for _sim, server, _host in hosts:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

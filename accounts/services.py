@@ -8,7 +8,9 @@ invitation tokens only ever pass through as arguments.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -30,6 +32,8 @@ from accounts.permissions import STAFF, has_role
 from audit.models import AuditEvent
 from audit.services import audit_record
 from portal.crypto import decrypt_secret, encrypt_secret
+
+logger = logging.getLogger(__name__)
 
 TOTP_ISSUER = "PBS Portal"
 # Accept the previous and next 30-second code too (clock drift between phone and server).
@@ -441,30 +445,44 @@ def invitation_create(
         raise InvitationError("A user with this e-mail address already belongs to this tenant.")
     raw_token = secrets.token_urlsafe(32)
     ttl_hours = settings.PORTAL_INVITE_TTL_HOURS
-    with transaction.atomic():
-        invitation = Invitation.objects.create(
-            tenant=tenant,
-            email=email,
-            token_hash=invitation_token_hash(raw_token),
-            is_tenant_admin=is_tenant_admin,
-            invited_by=actor,
-            expires_at=timezone.now() + timedelta(hours=ttl_hours),
-        )
-        audit_record(
-            action="invitation.sent",
-            actor=actor,
-            tenant=tenant,
-            target=email,
-            detail={"invitation_id": invitation.pk, "tenant_admin": is_tenant_admin},
-            ip_address=ip,
-        )
-        link = invitation_link(raw_token)
-        tenant_name = tenant.name
-        transaction.on_commit(
-            lambda: _send_invitation_mail(
-                email=email, tenant_name=tenant_name, link=link, ttl_hours=ttl_hours
+    link = invitation_link(raw_token)
+    tenant_name = tenant.name
+    created: list[Invitation] = []
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                tenant=tenant,
+                email=email,
+                token_hash=invitation_token_hash(raw_token),
+                is_tenant_admin=is_tenant_admin,
+                invited_by=actor,
+                expires_at=timezone.now() + timedelta(hours=ttl_hours),
             )
-        )
+            created.append(invitation)
+            audit_record(
+                action="invitation.sent",
+                actor=actor,
+                tenant=tenant,
+                target=email,
+                detail={"invitation_id": invitation.pk, "tenant_admin": is_tenant_admin},
+                ip_address=ip,
+            )
+            transaction.on_commit(
+                lambda: _send_invitation_mail(
+                    email=email, tenant_name=tenant_name, link=link, ttl_hours=ttl_hours
+                )
+            )
+    except (smtplib.SMTPException, OSError) as exc:
+        # The mail runs after commit; an unsendable invitation is withdrawn, not left dangling.
+        logger.warning("invitation mail to %s failed: %s", email, type(exc).__name__)
+        if created:
+            Invitation.objects.filter(pk=created[0].pk).update(revoked_at=timezone.now())
+            audit_record(
+                action="invitation.revoked", actor=actor, tenant=tenant, target=email,
+                result=AuditEvent.Result.FAILED,
+                detail={"invitation_id": created[0].pk, "reason": "mail not sent"}, ip_address=ip,
+            )
+        raise InvitationError("The invitation e-mail could not be sent. Try again later.") from exc
     return invitation
 
 
@@ -495,14 +513,18 @@ def invitation_accept(
             validate_password(password, user=candidate)
         except ValidationError as exc:
             raise InvitationError(" ".join(exc.messages)) from exc
-        user = User.objects.create_user(
-            username=username,
-            email=invitation.email,
-            password=password,
-            role=Role.CLIENT,
-            tenant=invitation.tenant,
-            is_tenant_admin=invitation.is_tenant_admin,
-        )
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    username=username,
+                    email=invitation.email,
+                    password=password,
+                    role=Role.CLIENT,
+                    tenant=invitation.tenant,
+                    is_tenant_admin=invitation.is_tenant_admin,
+                )
+        except IntegrityError as exc:  # the same name taken a moment ago
+            raise InvitationError("That user name is taken. Choose another.") from exc
         claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at__isnull=True).update(
             accepted_at=timezone.now(), accepted_user=user
         )

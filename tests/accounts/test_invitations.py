@@ -211,3 +211,18 @@ def test_tenant_users_page_lists_users_with_constant_queries(
         response = client.get(f"/accounts/tenants/{tenant_a.pk}/users/")
     assert response.status_code == 200
     assert response.content.count(b"Remove") == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_whose_mail_fails_is_withdrawn_and_reported(
+    operator_user, tenant_a, monkeypatch
+) -> None:
+    import smtplib
+
+    def refuse(**kwargs):
+        raise smtplib.SMTPServerDisconnected("mail server went away")
+
+    monkeypatch.setattr(services, "send_mail", refuse)
+    with pytest.raises(services.InvitationError, match="could not be sent"):
+        services.invitation_create(tenant=tenant_a, email="x@example.test", actor=operator_user)
+    assert Invitation.objects.get().state == "revoked"

@@ -286,3 +286,22 @@ def test_the_token_list_page_has_constant_queries(sim_tenants, django_assert_max
     with django_assert_max_num_queries(len(first.captured_queries)):
         response = client.get("/my/tokens/")
     assert response.content.count(b"tenant-a@pbs!restore-") == 5
+
+
+@pytest.mark.django_db
+def test_the_whole_flow_works_over_real_https_with_the_pinned_fingerprint(pbs_host, pbs_https) -> None:
+    """Same service, real TLS: the simulator served over HTTPS, the host row pinned."""
+    from tenants.models import Datastore
+    from tests.factories import make_tenant, make_user
+    from tests.selfservice.conftest import provision_on_pbs
+
+    host = pbs_host(pbs_https)
+    tenant = make_tenant(slug="tls-tenant", datastore=Datastore.objects.get(host=host, name="store1"))
+    provision_on_pbs(host, tenant)
+    user = make_user(role="client", tenant=tenant, password=None)
+    created = services.restore_token_create(tenant=tenant, name="over-tls", days=2, actor=user)
+    assert {"Datastore.Read", "Datastore.Audit"} <= set(created.token.effective_privileges[tenant.acl_path])
+    with PbsClient(base_url=pbs_https.url, token_id=created.token.tokenid, token_secret=created.secret,
+                   fingerprint=pbs_https.fingerprint) as pbs:
+        assert pbs.snapshot_list("store1", ns=tenant.namespace) == []
+    assert services.restore_token_revoke(token=created.token, actor=user) is True

@@ -3,7 +3,7 @@
 The role decorators in accounts.permissions already refuse staff without a TOTP when
 ``PORTAL_REQUIRE_STAFF_TOTP`` is on; this middleware makes the rule hold for every view,
 including any that only uses ``login_required``: such a user can reach the enrolment page,
-sign out, and static files, nothing else.
+its set-up steps, sign out, and static files, nothing else.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ class SecondFactorPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and totp_required_but_missing(user):
-            allowed = (reverse("accounts:security"), reverse("accounts:logout"))
-            if request.path not in allowed and not request.path.startswith("/static/"):
+            # The security page and its enrolment steps live under one prefix.
+            allowed = (reverse("accounts:security"), reverse("accounts:logout"), "/static/")
+            if not request.path.startswith(allowed):
                 if request.path.startswith("/api/"):
                     return JsonResponse(
                         {"detail": "A second factor (TOTP) must be set up first."}, status=403

@@ -182,3 +182,14 @@ def test_totp_verify_refuses_malformed_codes(operator_user) -> None:
     services.totp_enrolment_confirm(user=operator_user, code=pyotp.TOTP(secret).now(), ip=None)
     for bad in ("", "12345", "1234567", "abcdef", "12 34 5x"):
         assert not services.totp_verify(user=operator_user, code=bad)
+
+
+@pytest.mark.django_db
+def test_under_the_policy_staff_can_enrol_and_then_work(client: Client, operator_user, settings) -> None:
+    settings.PORTAL_REQUIRE_STAFF_TOTP = True
+    secret = _enrol(client, operator_user)  # every enrolment step is reachable
+    client.post("/accounts/login/", {"username": operator_user.username, "password": DEFAULT_PASSWORD})
+    client.post("/accounts/login/verify/", {"code": _code_for(secret, 1)})
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response.url == "/tenants/"

@@ -62,6 +62,9 @@ class TenantCreateForm(RetentionFields):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        defaults = Retention()
+        for name in (*KEEP_FIELDS, "schedule"):
+            self.fields[name].initial = getattr(defaults, name)
         self.fields["plan"].queryset = Plan.objects.order_by("name")
         stores = datastore_choices()
         choices: list[tuple[str, str]] = [("auto", "Automatic (best datastore of any host)")]

@@ -456,6 +456,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "candidates": {c.datastore.pk: c for c in selectors.placement_candidates(host=host)},
         "fingerprint_form": HostFingerprintForm(initial={"fingerprint": host.fingerprint}),
         "tenant_count": host.tenants.exclude(status=Tenant.Status.OFFBOARDED).count(),
+        "repairable": any(f.get("repairable") for f in host.drift_findings),
     }
     return render(request, "tenants/host_detail.html", context)
 

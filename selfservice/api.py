@@ -11,6 +11,8 @@ from dataclasses import asdict
 
 from django.shortcuts import get_object_or_404
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -62,6 +64,7 @@ class RestoreTokenCreateApi(_ClientApi):
     OutputSerializer = MyRestoreTokenSecretOutputSerializer
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @method_decorator(sensitive_variables("created", "body"))
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -92,6 +93,7 @@ def _check_tenant(tenant: Tenant) -> None:
         raise RestoreTokenError("Your backup space is not set up yet.")
 
 
+@sensitive_variables("created")
 def restore_token_create(
     *, tenant: Tenant, name: str, days: int, actor: Any, ip: str | None = None
 ) -> CreatedRestoreToken:

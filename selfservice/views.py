@@ -15,6 +15,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors as account_selectors
@@ -79,6 +80,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @client_required
 @require_POST
 @never_cache
+@sensitive_variables("created", "context")
 def token_create(request: HttpRequest) -> HttpResponse:
     """Create a restore token and show its secret in this response, once.
 

@@ -305,3 +305,15 @@ def test_the_whole_flow_works_over_real_https_with_the_pinned_fingerprint(pbs_ho
                    fingerprint=pbs_https.fingerprint) as pbs:
         assert pbs.snapshot_list("store1", ns=tenant.namespace) == []
     assert services.restore_token_revoke(token=created.token, actor=user) is True
+
+
+@pytest.mark.django_db
+def test_no_log_line_carries_the_secret(sim_tenants, caplog) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        created = _create(sim_tenants)
+        services.restore_token_revoke(token=created.token, actor=sim_tenants.client_a)
+    assert "restore-laptop" in caplog.text  # the calls were logged...
+    assert created.secret not in caplog.text  # ...without the secret
+    assert created.secret not in repr(created)

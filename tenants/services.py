@@ -200,13 +200,15 @@ def pbshost_update(
     host_id: int,
     actor: Any = None,
     fingerprint: str | None = None,
+    token_id: str | None = None,
     token_secret: str | None = None,
     metering_token_id: str | None = None,
     metering_secret: str | None = None,
     enabled: bool | None = None,
     public_address: str | None = None,
 ) -> PbsHost:
-    """Change a host's pin, secrets or switches (e.g. after a certificate renewal)."""
+    """Change a host's pin, token, secrets or switches (after a certificate renewal, or to
+    rotate the automation token). The caller runs a health check afterwards."""
     changed: list[str] = []
     with transaction.atomic():
         host = PbsHost.objects.select_for_update().get(pk=host_id)
@@ -217,6 +219,12 @@ def pbshost_update(
                 raise ValidationError({"fingerprint": [str(exc)]}) from exc
             host.fingerprint_ok = None
             changed.append("fingerprint")
+        if token_id is not None:
+            try:
+                host.token_id = validation.validate_tokenid(token_id)
+            except ValueError as exc:
+                raise ValidationError({"token_id": [str(exc)]}) from exc
+            changed.append("token_id")
         if token_secret:
             host.token_secret_enc = encrypt_secret(token_secret)
             changed.append("token_secret")

@@ -53,6 +53,9 @@ def test_pbshost_add_list_check(sim_url: str, pbs_admin_token: Any, tmp_path: Pa
     with pytest.raises(CommandError) as info:
         run("pbshost", "check", "nope")
     assert info.value.returncode == 2
+    # Rotating the automation token: the new one is checked at once.
+    assert run_json("pbshost", "set-token", "pbs-cli", "--token-id", pbs_admin_token[0],
+                    "--token-secret-file", str(secret_file))["reachable"] is True  # fmt: skip
     secret_file.write_text("wrong-secret")
     with pytest.raises(CommandError) as info:
         run("pbshost", "add", "--name", "pbs-2", "--url", sim_url, "--fingerprint", fp,

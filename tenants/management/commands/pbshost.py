@@ -7,6 +7,7 @@ pbshost list
 pbshost check N
 pbshost drift N
 pbshost set-fingerprint N FP
+pbshost set-token N --token-id ID --token-secret-file F     (rotate the automation token)
 
 Secrets are read from files ('-' = stdin), never from arguments (they would be in the
 shell history and the process list). Exit 0 on success, 1 when PBS or a check failed,
@@ -91,6 +92,10 @@ class Command(BaseCommand):
         pin = sub.add_parser("set-fingerprint", parents=[common], help="Update the pinned fingerprint.")
         pin.add_argument("name")
         pin.add_argument("fingerprint")
+        token = sub.add_parser("set-token", parents=[common], help="Switch to a new automation token.")
+        token.add_argument("name")
+        token.add_argument("--token-id", required=True)
+        token.add_argument("--token-secret-file", required=True, help="File with its secret ('-' = stdin).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         getattr(self, f"_{options['action'].replace('-', '_')}")(options)
@@ -182,6 +187,15 @@ class Command(BaseCommand):
         host = self._host(options["name"])
         try:
             services.pbshost_update(host_id=host.pk, fingerprint=options["fingerprint"])
+        except ValidationError as exc:
+            raise fail(validation_message(exc), code=EXIT_USAGE) from exc
+        self._check({**options, "name": host.name})
+
+    def _set_token(self, options: dict[str, Any]) -> None:
+        host = self._host(options["name"])
+        secret = read_secret_file(options["token_secret_file"])
+        try:
+            services.pbshost_update(host_id=host.pk, token_id=options["token_id"], token_secret=secret)
         except ValidationError as exc:
             raise fail(validation_message(exc), code=EXIT_USAGE) from exc
         self._check({**options, "name": host.name})

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
@@ -44,6 +44,7 @@ def _period_or_404(period: str) -> Any:
 class PeriodListApi(APIView):
     permission_classes = [IsAccounting]
 
+    @extend_schema_serializer(component_name="BillingPeriod")
     class OutputSerializer(serializers.Serializer):
         period = serializers.CharField(source="label")
         start = serializers.DateField()
@@ -78,6 +79,7 @@ class PeriodRowsApi(APIView):
 
     permission_classes = [IsAccounting]
 
+    @extend_schema_serializer(component_name="BillingExportRow")
     class OutputSerializer(serializers.Serializer):
         client = serializers.CharField(source="client_name")
         datastore = serializers.CharField()
@@ -113,6 +115,7 @@ class PeriodRowsApi(APIView):
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
 
+@extend_schema_serializer(component_name="BillingInvoiceLine")
 class InvoiceLineSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     kind = serializers.CharField()
@@ -123,6 +126,7 @@ class InvoiceLineSerializer(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
+@extend_schema_serializer(component_name="BillingInvoice")
 class InvoiceOutputSerializer(serializers.Serializer):
     number = serializers.CharField()
     period = serializers.CharField(source="period.label")
@@ -179,11 +183,13 @@ class InvoiceDetailApi(APIView):
 class InvoiceCorrectApi(APIView):
     permission_classes = [IsAccounting]
 
+    @extend_schema_serializer(component_name="BillingCorrectionInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
         plan = serializers.CharField(required=False, allow_blank=True, help_text="Plan name.")
         reissue = serializers.BooleanField(default=True)
 
+    @extend_schema_serializer(component_name="BillingCorrection")
     class OutputSerializer(serializers.Serializer):
         credit_note = serializers.CharField(source="credit_note.number")
         credited = serializers.DecimalField(source="credit_note.amount", max_digits=14, decimal_places=2)
@@ -214,6 +220,7 @@ class InvoiceCorrectApi(APIView):
 class TenantInvoicesApi(APIView):
     permission_classes = [IsAccountingOrClient]
 
+    @extend_schema_serializer(component_name="BillingTenantInvoice")
     class OutputSerializer(serializers.Serializer):
         number = serializers.CharField()
         period = serializers.CharField(source="period.label")
@@ -235,6 +242,7 @@ class TenantUsageApi(APIView):
 
     permission_classes = [IsAccountingOrClient]
 
+    @extend_schema_serializer(component_name="BillingUsagePoint")
     class PointSerializer(serializers.Serializer):
         day = serializers.DateField()
         logical_bytes = serializers.IntegerField(source="logical", allow_null=True)
@@ -258,6 +266,7 @@ class TenantUsageApi(APIView):
 class MeteringLatestApi(APIView):
     permission_classes = [IsAccounting]
 
+    @extend_schema_serializer(component_name="BillingMeteringHost")
     class HostSerializer(serializers.Serializer):
         host = serializers.CharField(source="host.name")
         status = serializers.CharField()
@@ -269,11 +278,22 @@ class MeteringLatestApi(APIView):
         duration_ms = serializers.IntegerField(allow_null=True)
         error = serializers.CharField()
 
+    @extend_schema_serializer(component_name="BillingMeteringGap")
     class GapSerializer(serializers.Serializer):
         tenant_slug = serializers.CharField(source="tenant.slug")
         host = serializers.CharField(source="host_name")
         reason = serializers.CharField()
 
+    @extend_schema(
+        responses=inline_serializer(
+            "BillingMeteringLatest",
+            {
+                "run": serializers.DictField(allow_null=True),
+                "hosts": HostSerializer(many=True),
+                "gaps": GapSerializer(many=True),
+            },
+        )
+    )
     def get(self, request: Request) -> Response:
         status_ = selectors.last_collection(gap_limit=1000)
         if status_.run is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from billing import pricing, services
@@ -40,9 +40,19 @@ def metering_collect_all(day: str | None = None, trigger: str = MeteringRun.Trig
     return run.pk
 
 
-@shared_task(name="billing.tasks.metering_collect_host", acks_late=True, ignore_result=True)
+@shared_task(
+    name="billing.tasks.metering_collect_host",
+    acks_late=True,
+    ignore_result=True,
+    # PBS failures are retried and turned into gaps inside the service; only a database
+    # hiccup while storing is retried here (the chunk stays claimable until it is stored).
+    autoretry_for=(OperationalError,),
+    retry_backoff=5,
+    retry_jitter=True,
+    max_retries=3,
+)
 def metering_collect_host(run_id: int, host_id: int, tenant_ids: list[int]) -> None:
-    """Measure one chunk of one host's tenants (retries and gaps are handled inside)."""
+    """Measure one chunk of one host's tenants (PBS retries and gaps are handled inside)."""
     if not MeteringRun.objects.filter(pk=run_id).exists():
         return  # the run was deleted: nothing to do
     services.metering_collect_chunk(run_id=run_id, host_id=host_id, tenant_ids=tenant_ids)

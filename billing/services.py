@@ -740,7 +740,12 @@ def invoice_issue_late(*, tenant: Tenant, period: str, actor: Any) -> Invoice:
     return invoice
 
 
+# What a correction may change; identical on all of these means there is nothing to correct.
 _COMPARED = (
+    "client_name",
+    "host_name",
+    "datastore",
+    "namespace",
     "plan_name",
     "metric",
     "currency",

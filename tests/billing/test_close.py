@@ -272,3 +272,10 @@ def test_a_correction_can_apply_another_plan_from_the_command_line() -> None:
     new = Invoice.objects.get(replaces=original)
     assert (new.plan_name, new.total) == ("cheaper", Decimal("5.00"))
     assert CreditNote.objects.get().number.startswith("CN-")
+
+
+def test_a_correction_can_fix_the_client_name_alone(accounting_user) -> None:
+    original = _closed_invoice()
+    type(original.tenant).objects.filter(pk=original.tenant_id).update(name="Acme Holding AG")
+    new = services.invoice_correct(invoice=original, reason="legal name", actor=accounting_user).invoice
+    assert (new.client_name, new.total) == ("Acme Holding AG", original.total)

@@ -88,7 +88,7 @@ class PeriodRowsApi(APIView):
         month = serializers.SerializerMethodField()
         host = serializers.CharField(source="host_name")
         tenant_slug = serializers.CharField()
-        metric = serializers.CharField()
+        metric = serializers.SerializerMethodField()
         avg_gib = serializers.DecimalField(max_digits=20, decimal_places=6)
         peak_gib = serializers.DecimalField(max_digits=20, decimal_places=6)
         samples = serializers.IntegerField()
@@ -105,6 +105,9 @@ class PeriodRowsApi(APIView):
 
         def get_month(self, obj: Invoice) -> str:
             return obj.period.label
+
+        def get_metric(self, obj: Invoice) -> str:
+            return selectors.export_metric(obj.metric)
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request, period: str) -> Response:

@@ -415,6 +415,11 @@ _EXPORT_FIELDS = (
 )
 
 
+def export_metric(metric: str) -> str:
+    """The metric as exported: the physical figure is named an estimate wherever it appears."""
+    return "physical_estimate" if metric == "physical" else metric
+
+
 def export_rows(*, period: BillingPeriod, chunk_size: int = 2000) -> Iterator[tuple[Any, ...]]:
     """One row per tenant for the period (its issued invoice), in ``EXPORT_COLUMNS`` order.
 
@@ -427,7 +432,7 @@ def export_rows(*, period: BillingPeriod, chunk_size: int = 2000) -> Iterator[tu
         .values_list(*_EXPORT_FIELDS)
     )
     for row in qs.iterator(chunk_size=chunk_size):
-        yield (*row[:4], month, *row[4:])
+        yield (*row[:4], month, *row[4:6], export_metric(row[6]), *row[7:])
 
 
 def export_dicts(*, period: BillingPeriod) -> Iterator[dict[str, Any]]:

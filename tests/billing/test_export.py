@@ -124,3 +124,18 @@ def test_other_roles_cannot_download(client, request, role_fixture: str) -> None
     _closed_month()
     client.force_login(request.getfixturevalue(role_fixture))
     assert client.get(reverse("billing:export", args=["2025-01"])).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_physical_metric_is_exported_as_an_estimate(tmp_path: Path) -> None:
+    from billing.models import Plan
+
+    tenant = make_billed_tenant(plan=make_plan(metric=Plan.Metric.PHYSICAL, price_per_gib="1"), slug="phys")
+    make_sample(tenant=tenant, day=dt.date(2025, 1, 1), logical=8 * GIB, physical=2 * GIB)
+    services.billing_period_close(period="2025-01")
+    out = tmp_path / "jan.csv"
+
+    call_command("billing", "export", "--period", "2025-01", "--out", str(out))
+
+    (row,) = csv.DictReader(out.open(encoding="utf-8", newline=""))
+    assert (row["metric"], row["size_gb"], row["amount"]) == ("physical_estimate", "2.00", "2.00")

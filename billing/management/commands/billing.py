@@ -75,17 +75,22 @@ class Command(BaseCommand):
         period = selectors.period_get(period=options["period"])
         if period is None or period.status != period.Status.CLOSED:
             raise CommandError(f"{options['period']} is not closed; close it first")
-        chunks = csv_chunks(selectors.EXPORT_COLUMNS, selectors.export_rows(period=period))
+        counted = [0]
+
+        def rows():  # type: ignore[no-untyped-def]
+            for row in selectors.export_rows(period=period):
+                counted[0] += 1
+                yield row
+
+        chunks = csv_chunks(selectors.EXPORT_COLUMNS, rows())
         if options["out"] == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)
             return
-        count = 0
         with open(options["out"], "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
-                count += chunk.count(b"\r\n")
-        self.stderr.write(f"wrote {max(0, count - 1)} rows to {options['out']}")
+        self.stderr.write(f"wrote {counted[0]} rows to {options['out']}")
 
     def _correct(self, options: dict[str, Any]) -> None:
         invoice = Invoice.objects.filter(number=options["invoice"]).first()

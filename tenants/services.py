@@ -307,8 +307,14 @@ def pbshost_check(*, host_id: int, actor: Any = None, enable_new_datastores: boo
                         action="host.datastore.discovered", actor=actor, target=f"{host.name}/{item.store}",
                         detail={"enabled": enable_new_datastores},
                     )  # fmt: skip
-            for name in sorted(set(known) - seen):
-                warnings.append(f"datastore '{name}' is no longer listed by PBS")
+            unseen = sorted(set(known) - seen)
+            # Capacity unknown = out of automatic placement until PBS lists it again.
+            Datastore.objects.filter(host=host, name__in=unseen).update(avail_bytes=None)
+            for name in unseen:
+                warnings.append(
+                    f"datastore '{name}' is not listed by PBS: it was removed, or the automation "
+                    f"token cannot see it (Datastore.Audit on /datastore/{name})"
+                )
             for path, needed in REQUIRED_PRIVILEGES:
                 have = client.permissions_get(path=path).get(path, {})
                 missing = [p for p in needed if p not in have]
@@ -317,7 +323,7 @@ def pbshost_check(*, host_id: int, actor: Any = None, enable_new_datastores: boo
                         f"the automation token lacks {', '.join(missing)} on {path}: grant Admin on "
                         f"/access to {host.token_id} (and to its user)"
                     )
-            for name in sorted(seen):
+            for name in sorted(seen | {n for n, ds in known.items() if ds.enabled}):
                 path = f"/datastore/{name}"
                 have = client.permissions_get(path=path).get(path, {})
                 missing = [p for p in REQUIRED_DATASTORE_PRIVILEGES if p not in have]

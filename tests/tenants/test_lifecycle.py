@@ -263,3 +263,37 @@ def test_lifecycle_actions_wait_for_a_live_run(onboard: Any) -> None:
     with pytest.raises(ValidationError, match="in progress"):
         services.tenant_suspend(tenant_id=tenant.pk)
     assert OnboardingRun.objects.filter(tenant=tenant, status="queued").count() == 1
+
+
+def test_health_check_task_records_version_capacity_and_missing_privileges(pbs_sim: Any, sim_host: Any) -> None:
+    from tenants.models import PbsHost
+    from tenants.tasks import hosts_health_check
+
+    # A weaker automation token: Admin on /access only, nothing on the datastores.
+    with client_for_host(sim_host) as client:
+        client.user_create(userid="portal@pbs")
+        secret = client.token_create("portal@pbs", "automation").value
+        for auth_id in ("portal@pbs", "portal@pbs!automation"):
+            client.acl_update(path="/access", role="Admin", auth_id=auth_id)
+    services.pbshost_update(host_id=sim_host.pk, token_id="portal@pbs!automation", token_secret=secret)
+
+    assert hosts_health_check.delay().get() == 1  # eager in tests: fans out and runs
+
+    host = PbsHost.objects.get(pk=sim_host.pk)
+    assert host.reachable is True
+    assert host.pbs_version == "4.2.3"
+    assert host.supports_regenerate is True
+    assert any("Datastore.Modify" in w and "/datastore/store1" in w for w in host.permission_warnings)
+    assert not any("/access" in w for w in host.permission_warnings)
+    assert AuditEvent.objects.filter(action="host.check", target=host.name).exists()
+
+
+def test_an_unreachable_host_is_marked_and_not_used_for_placement(sim_host: Any) -> None:
+    from tenants.pbs import uninstall_transport
+    from tenants.selectors import placement_choose
+
+    uninstall_transport(sim_host.url)  # the .invalid name does not resolve
+    host = services.pbshost_check(host_id=sim_host.pk)
+    assert host.reachable is False
+    assert host.last_error
+    assert placement_choose() is None

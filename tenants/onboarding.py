@@ -510,10 +510,25 @@ def step_verify(ctx: StepContext) -> str:
 # --- offboarding steps ---------------------------------------------------------------------
 
 
+def _foreign_user(ctx: StepContext) -> bool:
+    """True if ``<slug>@pbs`` exists on PBS but is not the portal's (no portal comment, and
+    the portal never made anything for this tenant): offboarding must leave it alone."""
+    user = ctx.state.user(ctx.names.userid)
+    if user is None or (user.comment or "").startswith(PORTAL_COMMENT_PREFIX):
+        return False
+    return not _tenant_is_known_to_portal(ctx.tenant)
+
+
+FOREIGN_NOTE = "the PBS user was not made by the portal: left alone"
+
+
 def step_revoke_tokens(ctx: StepContext) -> str:
     userid = ctx.names.userid
     deleted = 0
-    for token in ctx.state.tokens(userid):
+    foreign = _foreign_user(ctx)
+    if foreign:
+        ctx.notes.append(FOREIGN_NOTE)
+    for token in [] if foreign else ctx.state.tokens(userid):
         with contextlib.suppress(NotFound):
             ctx.client.token_delete(userid, token.token_name)
         ctx.state.record_token(userid, token.token_name, None)
@@ -537,6 +552,10 @@ def step_remove_acls(ctx: StepContext) -> str:
     userid = ctx.names.userid
     prefix = userid + "!"
     removed = 0
+    if _foreign_user(ctx):
+        AclGrant.objects.filter(tenant=ctx.tenant).delete()
+        ctx.notes.append(FOREIGN_NOTE)
+        return "skipped"
     for entry in ctx.state.all_acl_entries():
         if entry.ugid != userid and not entry.ugid.startswith(prefix):
             continue
@@ -554,6 +573,9 @@ def step_delete_user(ctx: StepContext) -> str:
     userid = ctx.names.userid
     if ctx.state.user(userid) is None:
         return "absent"
+    if _foreign_user(ctx):
+        ctx.notes.append(FOREIGN_NOTE)
+        return "skipped"
     try:
         ctx.client.user_delete(userid)
     except NotFound:
@@ -566,8 +588,12 @@ def step_delete_user(ctx: StepContext) -> str:
 
 def step_delete_prune_job(ctx: StepContext) -> str:
     job_id = ctx.names.prune_job_id
-    if ctx.state.prune_job(job_id) is None:
+    job = ctx.state.prune_job(job_id)
+    if job is None:
         return "absent"
+    if not (job.comment or "").startswith(PORTAL_COMMENT_PREFIX) and not _tenant_is_known_to_portal(ctx.tenant):
+        ctx.notes.append("the prune job was not made by the portal: left alone")
+        return "skipped"
     try:
         ctx.client.prune_job_delete(job_id)
     except NotFound:

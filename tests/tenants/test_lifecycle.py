@@ -297,3 +297,22 @@ def test_an_unreachable_host_is_marked_and_not_used_for_placement(sim_host: Any)
     assert host.reachable is False
     assert host.last_error
     assert placement_choose() is None
+
+
+def test_offboarding_a_tenant_that_never_got_its_user_leaves_a_foreign_user_alone(pbs_sim: Any, sim_host: Any) -> None:
+    with client_for_host(sim_host) as client:
+        client.user_create(userid="stark@pbs", comment="the MSP's own account")
+        client.token_create("stark@pbs", "ops")
+        client.acl_update(path="/datastore/store2", role="DatastoreAudit", auth_id="stark@pbs")
+    tenant = services.tenant_create(slug="stark", name="Stark", datastore=sim_host.datastores.get(name="store1"))
+    run, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
+    assert run_execute(run_id=run.pk) is RunResult.FAILED  # not taken over
+
+    off, _ = services.tenant_offboard(tenant_id=tenant.pk, confirm_slug="stark", enqueue=False)
+    assert run_execute(run_id=off.pk) is RunResult.SUCCEEDED
+
+    state = pbs_state(pbs_sim)
+    assert [u["userid"] for u in state["users"] if u["userid"] == "stark@pbs"] == ["stark@pbs"]
+    assert [t["tokenid"] for t in state["tokens"] if t["tokenid"].startswith("stark@pbs")] == ["stark@pbs!ops"]
+    assert [a["path"] for a in state["acl"] if a["ugid"] == "stark@pbs"] == ["/datastore/store2"]
+    assert off.steps.get(name="delete_user").outcome == "skipped"

@@ -109,7 +109,9 @@ class RestoreTokenForm(forms.Form):
 
 class HostRegisterForm(forms.Form):
     name = forms.SlugField(max_length=64)
-    url = forms.CharField(max_length=200, initial="https://", help_text="e.g. https://pbs1.example.net:8007")
+    url = forms.CharField(
+        max_length=200, initial="https://", label="URL", help_text="e.g. https://pbs1.example.net:8007"
+    )
     fingerprint = forms.CharField(
         max_length=95, required=False,
         help_text="SHA-256 certificate fingerprint (PBS dashboard > Show Fingerprint).",
@@ -118,8 +120,10 @@ class HostRegisterForm(forms.Form):
     public_address = forms.CharField(
         max_length=255, required=False, help_text="host[:port] customers use, if different."
     )
-    token_id = forms.CharField(max_length=64, help_text="Automation token, e.g. portal@pbs!automation")
-    token_secret = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=200)
+    token_id = forms.CharField(max_length=64, label="Automation token id", help_text="e.g. portal@pbs!automation")
+    token_secret = forms.CharField(
+        widget=forms.PasswordInput(render_value=False), max_length=200, label="Automation token secret"
+    )
     metering_token_id = forms.CharField(max_length=64, required=False)
     metering_secret = forms.CharField(widget=forms.PasswordInput(render_value=False), max_length=200, required=False)
 

@@ -46,6 +46,8 @@ Json = Mapping[str, Any]
 
 
 def _obj(data: object) -> Json:
+    if type(data) is dict:  # fast path: what json.loads produces (ABC checks are slow)
+        return data
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
     return data
@@ -53,15 +55,15 @@ def _obj(data: object) -> Json:
 
 def _str(data: Json, key: str) -> str:
     value = data[key]
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise TypeError(f"'{key}' should be a string, got {type(value).__name__}")
     return value
 
 
 def _opt_str(data: Json, key: str) -> str | None:
     value = data.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     if not isinstance(value, str):
         raise TypeError(f"'{key}' should be a string, got {type(value).__name__}")
     return value
@@ -69,6 +71,8 @@ def _opt_str(data: Json, key: str) -> str | None:
 
 def _int(data: Json, key: str, default: int | None = None) -> int:
     value = data.get(key, default)
+    if type(value) is int:
+        return value
     if value is None:
         raise KeyError(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -77,8 +81,9 @@ def _int(data: Json, key: str, default: int | None = None) -> int:
 
 
 def _opt_int(data: Json, key: str) -> int | None:
-    if data.get(key) is None:
-        return None
+    value = data.get(key)
+    if value is None or type(value) is int:
+        return value
     return _int(data, key)
 
 
@@ -625,7 +630,7 @@ class Snapshot:
         d = _obj(data)
         verification = d.get("verification")
         state = upid = None
-        if isinstance(verification, Mapping):
+        if verification is not None and isinstance(verification, Mapping):
             state = _opt_str(verification, "state")
             upid = _opt_str(verification, "upid")
         return cls(

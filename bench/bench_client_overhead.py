@@ -6,9 +6,9 @@ and builds typed models. We time every call, take the median per call, and
 report client / raw as the ratio.
 
 Runs in-process (the simulator's httpx transport, no network) and over real
-HTTPS against a SimServer on loopback (keep-alive; pbsclient pinned to the
-server's fingerprint, raw httpx with verification off, so the TLS work per
-request is the same).
+HTTPS against a SimServer on loopback, in its own process like a real PBS
+(keep-alive; pbsclient pinned to the server's fingerprint, raw httpx with
+verification off, so the TLS work per request is the same).
 
     .venv/bin/python bench/bench_client_overhead.py [--quick]
 
@@ -18,11 +18,13 @@ Last lines: ``figure<TAB>value<TAB>peer<TAB>ratio``.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import ssl
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,17 @@ def build_simulator() -> tuple[Any, str, str]:
             verification="ok",
         )
     return sim, tokenid, secret
+
+
+def _serve(conn: Connection) -> None:
+    """Child process: the same simulator, served over HTTPS until told to stop."""
+    from pbssim import SimServer
+
+    sim, tokenid, secret = build_simulator()
+    server = SimServer(sim).start()
+    conn.send((server.url, server.fingerprint, tokenid, secret))
+    conn.recv()
+    server.stop()
 
 
 def time_calls(call: Callable[[], Any], count: int) -> list[float]:
@@ -132,24 +145,27 @@ def main() -> int:
     ):  # fmt: skip
         results += run_pair(client, raw, "in-process", rounds=rounds, per_round=per_round)
 
-    # Real HTTPS on loopback.
-    from pbssim import SimServer
-
-    server = SimServer(sim).start()
+    # Real HTTPS on loopback, server in its own process.
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,), daemon=True)
+    server.start()
     try:
+        url, fingerprint, tokenid, secret = parent.recv()
+        auth = {"Authorization": f"PBSAPIToken={tokenid}:{secret}"}
         unchecked = ssl.create_default_context()
         unchecked.check_hostname = False
         unchecked.verify_mode = ssl.CERT_NONE
         with (
             PbsClient(
-                base_url=server.url, token_id=tokenid, token_secret=secret, fingerprint=server.fingerprint,
+                base_url=url, token_id=tokenid, token_secret=secret, fingerprint=fingerprint,
                 retry=RetryPolicy.never(), host_label="bench",
             ) as client,
-            httpx.Client(base_url=f"{server.url}/api2/json/", headers=auth, verify=unchecked) as raw,
+            httpx.Client(base_url=f"{url}/api2/json/", headers=auth, verify=unchecked) as raw,
         ):  # fmt: skip
             results += run_pair(client, raw, "over HTTPS", rounds=max(2, rounds // 2), per_round=per_round // 2)
     finally:
-        server.stop()
+        parent.send("stop")
+        server.join(30)
 
     print(f"{rounds} rounds x {per_round} calls per side in-process; medians per call", file=sys.stderr)
     for label, ours, raw_median in results:

@@ -20,7 +20,7 @@ from pbsclient.errors import (
     PbsTimeout,
     ServerError,
 )
-from tests.pbsclient.helpers import FakePbs, invoke, make_client, pbs_data, pbs_error
+from tests.pbsclient.support import FakePbs, invoke, make_client, pbs_data, pbs_error
 from tests.pbsclient.test_errors import REFERENCE_ROWS
 
 

@@ -31,7 +31,7 @@ from pbsclient.models import (
     VersionInfo,
 )
 from pbsclient.validation import PbsValidationError
-from tests.pbsclient.helpers import FakePbs, body_of, invoke, make_client, pbs_data, query_of
+from tests.pbsclient.support import FakePbs, body_of, invoke, make_client, pbs_data, query_of
 
 FP = ":".join(["ab"] * 32)
 UPID = "UPID:localhost:00001234:00005678:00000001:65000000:syncjob:job1:root@pam:"

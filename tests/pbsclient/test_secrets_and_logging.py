@@ -21,7 +21,7 @@ from pbsclient.errors import (
 )
 from pbsclient.models import TokenSecret
 from pbsclient.validation import PbsValidationError
-from tests.pbsclient.helpers import SECRET, TOKEN_ID, FakePbs, invoke, make_client, pbs_data, pbs_error
+from tests.pbsclient.support import SECRET, TOKEN_ID, FakePbs, invoke, make_client, pbs_data, pbs_error
 
 
 def test_authorization_header_is_pbs_token_format_with_a_colon() -> None:
@@ -155,6 +155,6 @@ def test_malformed_pin_is_refused_at_construction_even_with_a_transport() -> Non
         )  # fmt: skip
 
 
-def test_invoke_helper_runs_async_clients() -> None:
+def test_invoke_runs_async_clients() -> None:
     fake = FakePbs(responder=lambda request: pbs_data({"pong": True}))
     assert invoke(make_client("async", fake), lambda c: c.ping()) is True

@@ -12,7 +12,7 @@ from pbsclient import AsyncPbsClient, PbsClient, RetryPolicy
 from pbsclient.errors import FingerprintMismatch, PbsTlsError
 from pbsclient.models import VersionInfo
 from pbsclient.validation import PbsValidationError
-from tests.pbsclient.helpers import SECRET, TOKEN_ID
+from tests.pbsclient.support import SECRET, TOKEN_ID
 from tests.pbsclient.tlsserver import Certs, RecordingTlsServer, make_certs
 
 OTHER_PIN = ":".join(["5a"] * 32)

@@ -1,4 +1,4 @@
-"""Validation helpers refuse what PBS refuses, before any call, in words a person understands."""
+"""Validation functions refuse what PBS refuses, before any call, in words a person understands."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the pbsclient tests: a recording fake PBS on httpx.MockTransport,
+"""Shared support for the pbsclient tests: a recording fake PBS on httpx.MockTransport,
 and runners that drive the sync and the async client the same way."""
 
 from __future__ import annotations

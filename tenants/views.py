@@ -112,7 +112,8 @@ def _preview(form: TenantCreateForm) -> dict[str, Any]:
     errors = services.tenant_validate(slug=slug, name=None, datastore=datastore) if slug else {}
     if form.is_bound:
         for name, field_errors in form.errors.items():
-            if name not in ("slug",):
+            # While typing, an empty field is not an error yet (the submit says so).
+            if name != "slug" and form.data.get(name):
                 errors.setdefault(name, []).extend(field_errors)
     if form.is_valid():
         errors.update(services.retention_problems(form.retention()))

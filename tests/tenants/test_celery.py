@@ -241,6 +241,8 @@ def test_bulk_of_200_with_ten_percent_5xx(pbs_sim: Any, https_host: Any) -> None
     finally:
         pbs_sim.faults = FaultConfig()
 
+    failures = [(r.tenant_id, r.error, r.error_hint) for r in finished if r.status != "succeeded"]
+    assert not failures, failures
     assert Counter(r.status for r in finished) == {"succeeded": 200}
     assert set(Tenant.objects.values_list("status", flat=True)) == {"active"}
     assert_pbs_matches_portal(pbs_sim)

@@ -281,10 +281,13 @@ def _create_namespace(ctx: StepContext, ns: str) -> None:
     try:
         ctx.client.namespace_create(ctx.store, name, parent=parent or None)
     except NotFound:
-        # PBS: "cannot create new namespace, parent ... doesn't already exists".
-        if not parent or ctx.state.namespace_exists(ctx.store, parent):
+        # PBS: "cannot create new namespace, parent ... doesn't already exists". Another
+        # worker may be making the parent right now, so: make sure it exists (creating a
+        # namespace is idempotent), then try once more. A missing datastore fails again.
+        if not parent:
             raise
-        _create_namespace(ctx, parent)
+        if not ctx.state.namespace_exists(ctx.store, parent):
+            _create_namespace(ctx, parent)
         ctx.client.namespace_create(ctx.store, name, parent=parent or None)
     ctx.state.record_namespace(ctx.store, ns)
     with transaction.atomic():

@@ -261,3 +261,28 @@ def test_a_lost_secret_on_an_old_pbs_is_recreated_and_re_acled(pbs_sim: Any, sim
     assert repair.steps.get(name="backup_token").outcome == "recreated"
     assert repair.steps.get(name="token_acl").outcome == "created"
     assert _tenant_objects(pbs_sim, "acme")["acl"] == EXPECTED_ACL
+
+
+def test_a_parent_namespace_made_by_another_worker_meanwhile_is_no_error(
+    pbs_sim: Any, sim_host: Any, step_faults: Any
+) -> None:
+    """The child create fails because the parent is missing; before the step looks, another
+    worker creates the parent. The step must simply create the child."""
+    from tenants.pbs import client_for_host
+
+    tenant = _create(sim_host)
+    run = _onboard(tenant)
+    faults = step_faults(pbs_sim)
+    original = faults._original
+
+    def racing(method: str, path: str, query: str, headers: Any, body: bytes) -> Any:
+        reply = original(method, path, query, headers, body)
+        if method == "POST" and path.endswith("/namespace") and reply[0] == 400:
+            faults.sim.handle = original  # only once
+            with client_for_host(sim_host) as client:
+                client.namespace_create("store1", "clients")
+        return reply
+
+    pbs_sim.handle = racing
+    assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
+    assert run.steps.get(name="namespace").outcome == "created"

@@ -170,7 +170,7 @@ class ErrorOutput(serializers.Serializer):
     errors = serializers.DictField(required=False)
 
 
-# --- helpers -------------------------------------------------------------------------------------
+# --- shared bits -------------------------------------------------------------------------------------
 
 
 def _validation_response(exc: ValidationError) -> Response:

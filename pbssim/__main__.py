@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import pickle
 import signal
 import sys
 import threading
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the certificate here (proxy.pem, proxy.key) so restarts keep the fingerprint",
     )
     parser.add_argument("--demo", action="store_true", help="seed demo datastores and backups")
+    parser.add_argument(
+        "--state-file",
+        help="keep the simulated PBS's data here across restarts (loaded at start, saved every few "
+        "seconds and at exit); a loaded state is not seeded again",
+    )
     parser.add_argument(
         "--demo-host", type=int, default=0, metavar="N",
         help="which demo host's data to seed (0, 1, ...), so two simulators differ",
@@ -90,9 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ControlError as exc:
         print(f"pbssim: {exc.message}", file=sys.stderr)
         return 2
+    restored = bool(args.state_file) and load_state(sim, args.state_file)
     token_id, token_secret = sim.bootstrap_admin_token()
     summary: dict[str, Any] | None = None
-    if args.demo:
+    if args.demo and not restored:
         from pbssim.demo import seed_demo
 
         summary = seed_demo(sim, host_index=args.demo_host)
@@ -123,12 +130,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _print_banner(info, summary)
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(5.0 if args.state_file else 0.5):
+            if args.state_file:
+                save_state(sim, args.state_file)
     finally:
         server.stop()
+        if args.state_file:
+            save_state(sim, args.state_file)
     print("pbssim: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def load_state(sim: Any, path: str) -> bool:
+    """Restore a state saved by ``save_state``; False when there is none yet."""
+    if not os.path.exists(path):
+        return False
+    with open(path, "rb") as handle:
+        # Our own file, written by save_state below with 0600 permissions.
+        sim.state = pickle.load(handle)  # noqa: S301
+    return True
+
+
+def save_state(sim: Any, path: str) -> None:
+    """Write the state atomically (a crash mid-write keeps the previous file)."""
+    with sim._lock:
+        data = pickle.dumps(sim.state)
+    temporary = f"{path}.tmp"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
 
 
 def _print_banner(info: dict[str, str], summary: dict[str, Any] | None) -> None:

@@ -172,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
     },
     "hosts-drift-check": {
+    "onboarding-runs-recover": {
+        "task": "tenants.tasks.onboarding_runs_recover",
+        "schedule": crontab(minute="*"),
+    },
         "task": "tenants.tasks.hosts_drift_check",
         "schedule": crontab(minute=30, hour=METERING_HOUR + 1),
     },
@@ -268,6 +272,7 @@ PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BA
 PORTAL_ONBOARDING_BATCH_SIZE = env_int("PORTAL_ONBOARDING_BATCH_SIZE", 50)
 PORTAL_ONBOARDING_STALE_SECONDS = env_int("PORTAL_ONBOARDING_STALE_SECONDS", 120)
 PORTAL_PLACEMENT_RESERVE_GIB = env_int("PORTAL_PLACEMENT_RESERVE_GIB", 50)
+PORTAL_ONBOARDING_LEASE_SECONDS = env_int("PORTAL_ONBOARDING_LEASE_SECONDS", 300)
 PORTAL_ALERT_EMAILS = env_list("PORTAL_ALERT_EMAILS", [])
 PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "")

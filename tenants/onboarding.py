@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
@@ -63,7 +64,13 @@ STEP_LABELS = {
     "delete_prune_job": "Delete prune job",
 }
 LIVE_STATUSES = (OnboardingRun.Status.QUEUED, OnboardingRun.Status.RUNNING)
-LEASE = timedelta(minutes=5)
+
+
+def lease() -> timedelta:
+    """How long a worker holds a run it executes (PORTAL_ONBOARDING_LEASE_SECONDS): longer
+    than any single step can take, short enough that a crashed worker's run is picked up
+    again soon (by the stale-run recovery on beat)."""
+    return timedelta(seconds=settings.PORTAL_ONBOARDING_LEASE_SECONDS)
 
 # Roles of the tenant design (docs/tenants.md).
 ROLE_USER_READ = "DatastoreReader"
@@ -653,7 +660,7 @@ def _claim(run_id: int) -> bool:
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(
             status=OnboardingRun.Status.RUNNING,
-            claimed_until=now + LEASE,
+            claimed_until=now + lease(),
             attempts=F("attempts") + 1,
             started_at=Coalesce(F("started_at"), now),
         )
@@ -764,7 +771,7 @@ def run_execute(
             client = client_for_host(tenant.host)
         ctx = context_for(tenant, client, state, actor=actor, run=run)
         functions = OFFBOARD_STEP_FUNCTIONS if run.kind == OnboardingRun.Kind.OFFBOARD else STEP_FUNCTIONS
-        lease_renew_at = timezone.now() + LEASE / 2
+        lease_renew_at = timezone.now() + lease() / 2
         for step in run.steps.all():
             if step.state == OnboardingStep.State.DONE:
                 continue
@@ -806,8 +813,8 @@ def run_execute(
             # database write costs a commit, and a run takes seconds, the lease minutes).
             now = timezone.now()
             if now >= lease_renew_at:
-                OnboardingRun.objects.filter(pk=run.pk).update(claimed_until=now + LEASE)
-                lease_renew_at = now + LEASE / 2
+                OnboardingRun.objects.filter(pk=run.pk).update(claimed_until=now + lease())
+                lease_renew_at = now + lease() / 2
         _finish_run(run, ctx)
         return RunResult.SUCCEEDED
     except Exception as exc:
@@ -861,8 +868,6 @@ def runs_drive(
     """
     import random
     import time
-
-    from django.conf import settings
 
     sleep = sleep or time.sleep
     deadline = time.monotonic() + timeout

@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import can_view_tenant
@@ -549,6 +550,41 @@ def _run_is_stale(run: OnboardingRun) -> bool:
     unclaimed = run.claimed_until is None or run.claimed_until < now
     age = now - (run.started_at or run.created_at)
     return unclaimed and age > timedelta(seconds=settings.PORTAL_ONBOARDING_STALE_SECONDS)
+
+
+def onboarding_runs_recover(*, limit: int = 2000) -> list[int]:
+    """Enqueue again the live runs whose task was lost (beat, every minute); returns their ids.
+
+    A task can vanish without a trace: a worker killed mid-run (Redis hands an unacked
+    message out again only after the visibility timeout, an hour), a broker restarted
+    without persistence, a database outage that made the task itself fail. Its run then
+    stays queued or running with nobody holding the lease. Runs that are unclaimed and
+    stale (``_run_is_stale``) are enqueued in batches per host, like a bulk onboarding; a
+    duplicate delivery is harmless (the lease, then the run is found finished).
+    """
+    now = timezone.now()
+    candidates = (
+        OnboardingRun.objects.filter(status__in=LIVE_STATUSES)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .select_related("tenant")
+        .order_by("pk")[:limit]
+    )
+    by_host: dict[int | None, list[int]] = {}
+    for run in candidates:
+        if _run_is_stale(run):
+            by_host.setdefault(run.tenant.host_id, []).append(run.pk)
+    size = max(1, settings.PORTAL_ONBOARDING_BATCH_SIZE)
+    recovered: list[int] = []
+    with transaction.atomic():
+        for ids in by_host.values():
+            for batch in (ids[i : i + size] for i in range(0, len(ids), size)):
+                task_id = str(uuid.uuid4())
+                OnboardingRun.objects.filter(pk__in=batch).update(celery_task_id=task_id)
+                transaction.on_commit(lambda batch=batch, task_id=task_id: _enqueue_batch(batch, task_id))
+                recovered += batch
+    if recovered:
+        log.warning("re-enqueued %d onboarding run(s) whose task was lost: %s", len(recovered), recovered[:20])
+    return recovered
 
 
 def tenant_onboard(

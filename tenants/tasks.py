@@ -17,7 +17,7 @@ from django.conf import settings
 
 from tenants import services
 from tenants.models import PbsHost
-from tenants.onboarding import LEASE, RunResult, batch_execute, run_execute
+from tenants.onboarding import RunResult, batch_execute, lease, run_execute
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def onboarding_run_execute(self, run_id: int) -> str:
     # Another worker holds the lease (e.g. this is a redelivery); look again once the
     # lease would have expired, in case that worker died.
     if result is RunResult.BUSY and self.request.retries < settings.PORTAL_ONBOARDING_MAX_RETRIES:
-        raise self.retry(countdown=LEASE.total_seconds() + 5)
+        raise self.retry(countdown=lease().total_seconds() + 5)
     return result.value
 
 
@@ -55,6 +55,12 @@ def onboarding_batch_execute(self, run_ids: list[int]) -> dict[str, int]:
     for result in results.values():
         counts[result.value] = counts.get(result.value, 0) + 1
     return counts
+
+
+@shared_task(ignore_result=True)
+def onboarding_runs_recover() -> int:
+    """Beat (every minute): enqueue again the live runs whose task was lost."""
+    return len(services.onboarding_runs_recover())
 
 
 @shared_task(ignore_result=True)

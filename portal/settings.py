@@ -171,11 +171,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.hosts_health_check",
         "schedule": crontab(minute="*/5"),
     },
-    "hosts-drift-check": {
     "onboarding-runs-recover": {
         "task": "tenants.tasks.onboarding_runs_recover",
         "schedule": crontab(minute="*"),
     },
+    "hosts-drift-check": {
         "task": "tenants.tasks.hosts_drift_check",
         "schedule": crontab(minute=30, hour=METERING_HOUR + 1),
     },
@@ -271,8 +271,8 @@ PORTAL_ONBOARDING_MAX_RETRIES = env_int("PORTAL_ONBOARDING_MAX_RETRIES", 8)
 PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BASE_SECONDS", "2"))
 PORTAL_ONBOARDING_BATCH_SIZE = env_int("PORTAL_ONBOARDING_BATCH_SIZE", 50)
 PORTAL_ONBOARDING_STALE_SECONDS = env_int("PORTAL_ONBOARDING_STALE_SECONDS", 120)
-PORTAL_PLACEMENT_RESERVE_GIB = env_int("PORTAL_PLACEMENT_RESERVE_GIB", 50)
 PORTAL_ONBOARDING_LEASE_SECONDS = env_int("PORTAL_ONBOARDING_LEASE_SECONDS", 300)
+PORTAL_PLACEMENT_RESERVE_GIB = env_int("PORTAL_PLACEMENT_RESERVE_GIB", 50)
 PORTAL_ALERT_EMAILS = env_list("PORTAL_ALERT_EMAILS", [])
 PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "")

@@ -24,4 +24,9 @@ RUN DJANGO_DEBUG=0 \
 
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# No gunicorn access log: invitation links carry a one-time token in their path, and the
+# reverse proxy in front keeps the access log (with that path masked, deploy/nginx/).
+# --timeout 60: a few pages wait on a PBS host. No control socket: nothing uses it, and
+# gunicorn cannot create it under the read-only /app.
+CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", \
+     "--no-control-socket"]

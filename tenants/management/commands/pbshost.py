@@ -1,4 +1,4 @@
-"""``manage.py pbshost add|list|check|drift|set-fingerprint``: PBS hosts for operators and scripts.
+"""``manage.py pbshost add|list|check|drift|set-fingerprint|set-token``: PBS hosts for operators and scripts.
 
 pbshost add --name N --url URL --fingerprint FP --token-id ID --token-secret-file F
             [--metering-token-id ID --metering-secret-file F] [--ca-file F]
@@ -7,7 +7,9 @@ pbshost list
 pbshost check N
 pbshost drift N
 pbshost set-fingerprint N FP
-pbshost set-token N --token-id ID --token-secret-file F     (rotate the automation token)
+pbshost set-token N [--metering] --token-id ID --token-secret-file F
+            (rotate the automation token, or with --metering the read-only metering token;
+             the new token is tried on the host first, so a rejected one changes nothing)
 
 Secrets are read from files ('-' = stdin), never from arguments (they would be in the
 shell history and the process list). Exit 0 on success, 1 when PBS or a check failed,
@@ -22,7 +24,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
+from pbsclient import validation
+from pbsclient.errors import PbsError
 from tenants import selectors, services
+from tenants.hints import hint_for
 from tenants.management.commands._output import (
     EXIT_USAGE,
     emit,
@@ -32,6 +37,7 @@ from tenants.management.commands._output import (
     validation_message,
 )
 from tenants.models import PbsHost
+from tenants.pbs import client_for_values
 
 
 def host_data(host: PbsHost) -> dict[str, Any]:
@@ -92,8 +98,9 @@ class Command(BaseCommand):
         pin = sub.add_parser("set-fingerprint", parents=[common], help="Update the pinned fingerprint.")
         pin.add_argument("name")
         pin.add_argument("fingerprint")
-        token = sub.add_parser("set-token", parents=[common], help="Switch to a new automation token.")
+        token = sub.add_parser("set-token", parents=[common], help="Switch to a new automation (or metering) token.")
         token.add_argument("name")
+        token.add_argument("--metering", action="store_true", help="Replace the metering token instead.")
         token.add_argument("--token-id", required=True)
         token.add_argument("--token-secret-file", required=True, help="File with its secret ('-' = stdin).")
 
@@ -192,10 +199,36 @@ class Command(BaseCommand):
         self._check({**options, "name": host.name})
 
     def _set_token(self, options: dict[str, Any]) -> None:
+        """Replace a token: validate it, try it on the host, then save it and run a health check.
+
+        Trying it first means a mistyped secret or a token without its grants never replaces
+        the working one; the old token can be deleted on PBS once this succeeded.
+        """
         host = self._host(options["name"])
         secret = read_secret_file(options["token_secret_file"])
+        token_id = options["token_id"]
         try:
-            services.pbshost_update(host_id=host.pk, token_id=options["token_id"], token_secret=secret)
+            validation.validate_tokenid(token_id)
+        except ValueError as exc:
+            raise fail(f"token_id: {exc}", code=EXIT_USAGE) from exc
+        with client_for_values(
+            url=host.url, token_id=token_id, token_secret=secret, fingerprint=host.fingerprint,
+            ca_pem=host.ca_pem, name=host.name,
+        ) as client:  # fmt: skip
+            try:
+                client.datastore_list()
+            except PbsError as exc:
+                probe = PbsHost(name=host.name, url=host.url, token_id=token_id)
+                raise fail(
+                    f"{token_id} cannot be used on {host.url}: {exc}; nothing was changed.\n"
+                    f"Hint: {hint_for(exc, host=probe)}"
+                ) from exc
+        if options["metering"]:
+            fields = {"metering_token_id": token_id, "metering_secret": secret}
+        else:
+            fields = {"token_id": token_id, "token_secret": secret}
+        try:
+            services.pbshost_update(host_id=host.pk, **fields)
         except ValidationError as exc:
             raise fail(validation_message(exc), code=EXIT_USAGE) from exc
         self._check({**options, "name": host.name})

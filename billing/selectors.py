@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet, Sum
@@ -251,8 +252,9 @@ class UsageSeries:
     def has_physical(self) -> bool:
         return any(p.physical is not None for p in self.points)
 
-    @property
+    @cached_property
     def y_max_gib(self) -> Decimal:
+        # Cached: every plotted point scales by it (once per point made this quadratic).
         peak = max(
             (v for p in self.points for v in (p.logical, p.latest, p.physical) if v is not None),
             default=0,

@@ -8,9 +8,13 @@ it causes on purpose and asserts.
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,4 +159,142 @@ def test_staff_onboards_reveals_once_and_retries_after_a_fault(
     page.wait_for_url(re.compile(r".*/tenants/e2e-beta/$"))
     assert "Active" in page.inner_text("h1")
     j.shot(page, "tenant-page")
+    j.assert_clean()
+
+
+def onboard_by_command(stack: Stack, slug: str, *, name: str, host: str, datastore: str, plan: str) -> None:
+    """An operator's set-up from the command line (the staff form is journey 1's subject)."""
+    stack.manage(
+        "tenant", "create", "--slug", slug, "--name", name, "--host", host, "--datastore", datastore,
+        "--plan", plan, "--contact-email", f"it@{slug}.example",
+    )  # fmt: skip
+    stack.manage("tenant", "onboard", slug, "--wait", "--timeout", "60")
+
+
+def test_a_client_accepts_an_invitation_sees_backups_and_manages_a_restore_token(
+    stack: Stack, journey: Callable[[str], Journey]
+) -> None:
+    # acme's namespace on pbs1 already holds 30 days of backups (the simulator's demo data).
+    onboard_by_command(stack, "acme", name="Acme Ltd", host="pbs1", datastore="store1", plan="Standard")
+    j = journey("2-client-invitation")
+    staff = j.page()
+    sign_in(staff, stack, stack.logins["admin"])
+    staff.fill("#q", "acme")
+    staff.click("#results a:has-text('acme')")
+    staff.wait_for_url(re.compile(r".*/tenants/acme/$"))
+    staff.click("text=Users and invitations")
+    staff.wait_for_url(re.compile(r".*/accounts/tenants/\d+/users/$"))
+    staff.fill("#id_email", "carol@acme.example")
+    staff.click("main button:has-text('Send invitation')")
+    staff.wait_for_selector(".messages >> text=Invitation sent to carol@acme.example")
+    assert "carol@acme.example" in staff.inner_text("main")
+    j.shot(staff, "staff-invited")
+
+    mail = stack.wait_for_mail("carol@acme.example")
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    link = re.search(rf"{re.escape(stack.url)}/accounts/invite/\S+/", body)
+    assert link, body
+
+    client = j.page(clipboard=True)
+    client.goto(link.group(0))
+    client.wait_for_url(re.compile(r".*/accounts/invite/$"))  # the token left the address bar
+    assert "Join Acme Ltd" in client.inner_text("h1")
+    password = "correct horse battery staple 42"
+    client.fill("#id_username", "carol")
+    client.fill("#id_password1", password)
+    client.fill("#id_password2", password)
+    j.shot(client, "accept-invitation")
+    client.click("main button:has-text('Create my account')")
+    client.wait_for_url(re.compile(r".*/my/$"))
+    # The backup list comes from PBS over HTMX after the page has loaded.
+    client.wait_for_selector("#backups table")
+    backups = client.inner_text("#backups")
+    assert "clients/acme" in backups
+    assert "vm" in backups
+    assert "100" in backups
+    repository = client.inner_text("#conn-repository")
+    assert repository.startswith("acme@pbs!backup@127.0.0.1:")
+    assert repository.endswith(":store1")
+    assert client.inner_text("#conn-fingerprint") == stack.hosts["pbs1"].fingerprint
+    j.shot(client, "client-home")
+
+    # A restore token: created over HTMX, its secret shown once, then revoked.
+    client.click("nav.subnav >> text=Restore tokens")
+    client.wait_for_url(re.compile(r".*/my/tokens/$"))
+    client.fill("#id_name", "laptop")
+    client.fill("#id_days", "7")
+    client.click("#token-create-area button[type=submit]")
+    secret = client.wait_for_selector("#new-token-secret").inner_text().strip()
+    assert UUID.match(secret), secret
+    assert client.url.endswith("/my/tokens/")
+    assert "acme@pbs!restore-laptop" in client.inner_text("#token-list")
+    client.click("button[data-copy-target=new-token-secret]")
+    client.wait_for_selector("button[data-copy-target=new-token-secret][data-copied='1']")
+    assert client.evaluate("navigator.clipboard.readText()") == secret
+    j.shot(client, "token-created")
+    client.reload()
+    assert secret not in client.content()
+    assert client.locator("#new-token-secret").count() == 0
+    j.shot(client, "token-secret-gone")
+    client.once("dialog", lambda dialog: dialog.accept())
+    client.click("#token-list tr:has-text('restore-laptop') button.danger")
+    client.wait_for_selector("#token-list tr:has-text('restore-laptop') .badge.bad")
+    assert "revoked" in client.inner_text("#token-list tr:has-text('restore-laptop')")
+    j.shot(client, "token-revoked")
+    j.assert_clean()
+
+
+def test_accounting_downloads_the_month_csv_and_opens_an_invoice(
+    stack: Stack, journey: Callable[[str], Journey]
+) -> None:
+    # globex has been a customer since the start of last month: its usage is sampled on two
+    # days of that month (the real collection against PBS), then the month is closed.
+    onboard_by_command(stack, "globex", name="Globex Inc", host="pbs1", datastore="store1", plan="Efficient")
+    first = (dt.datetime.now(dt.UTC).date().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    period = first.strftime("%Y-%m")
+    stack.manage(
+        "shell", "-c",
+        "import datetime as dt; from tenants.models import Tenant; "
+        f"Tenant.objects.filter(slug='globex').update(activated_at=dt.datetime({first.year}, {first.month}, 1, "
+        "tzinfo=dt.UTC))",
+    )  # fmt: skip
+    for day in (first, first.replace(day=15)):
+        stack.manage("billing", "collect", "--as-of", day.isoformat())
+    stack.manage("billing", "close", "--period", period)
+
+    j = journey("3-accounting-billing")
+    page = j.page()
+    sign_in(page, stack, stack.logins["accounting"])
+    page.click("header nav >> text=Billing")
+    page.wait_for_url(re.compile(r".*/billing/$"))
+    row = page.locator(f"tr:has(a:text-is('{period}'))")
+    assert "closed" in row.inner_text()
+    j.shot(page, "periods")
+
+    # Chromium aborts the navigation it turns into a download: that is the only failed request.
+    aborted = j.allow(r"/export\.csv$", status=None)
+    with page.expect_download() as download_info:
+        row.locator("a:text-is('CSV')").click()
+    download = download_info.value
+    assert download.failure() is None
+    assert aborted.seen <= 1
+    assert download.suggested_filename == f"billing-{period}.csv"
+    content = Path(download.path()).read_text(encoding="utf-8")
+    (j.dir / f"billing-{period}.csv").write_text(content, encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(content)))
+    globex = [r for r in rows if "globex" in r.values()]
+    assert len(globex) == 1, rows
+
+    page.click(f"a:text-is('{period}')")
+    page.wait_for_url(re.compile(rf".*/billing/periods/{period}/$"))
+    j.shot(page, "period")
+    invoice_link = page.locator("#invoice-table tr:has-text('globex') td.mono a")
+    number = invoice_link.inner_text()
+    invoice_link.click()
+    page.wait_for_url(re.compile(rf".*/billing/invoices/{re.escape(number)}/$"))
+    text = page.inner_text("main")
+    assert number in text
+    assert "Globex Inc" in text
+    assert "Efficient" in text
+    j.shot(page, "invoice")
     j.assert_clean()

@@ -132,3 +132,12 @@ def test_every_manage_py_command_and_flag_shown_in_the_docs_exists() -> None:
             if flag.startswith("--") and len(flag) > 2 and flag not in options:
                 problems.append(f"{doc}: {name} has no option {flag} ({invocation})")
     assert not problems, "\n".join(problems)
+
+
+def test_billing_md_lists_the_csv_columns_in_export_order() -> None:
+    from billing.selectors import EXPORT_COLUMNS
+
+    text = (ROOT / "docs" / "billing.md").read_text(encoding="utf-8")
+    paragraph = text.split("**The CSV export.**", 1)[1].split("\n\n", 1)[0]
+    named = [name for name in re.findall(r"`([a-z_]+)`", paragraph) if name in EXPORT_COLUMNS]
+    assert named == list(EXPORT_COLUMNS)

@@ -1,7 +1,8 @@
 """Small typed readers for settings from the environment.
 
-Each reader fails loudly on a malformed value instead of guessing. Secrets may
-come from ``<NAME>_FILE`` (Docker/systemd credentials) instead of ``<NAME>``.
+Each reader fails loudly on a malformed value instead of guessing. Every variable
+may come from ``<NAME>_FILE`` (Docker secrets, systemd credentials, a root-owned
+file) instead of ``<NAME>``; the file wins when both are set.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def env_str(name: str, default: str | None = None) -> str:
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw == "":
         return default
     lowered = raw.strip().lower()
@@ -47,7 +48,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+    raw = _raw(name)
     if raw is None or raw == "":
         return default
     try:

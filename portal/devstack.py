@@ -4,8 +4,9 @@ Steps:
 1. migrate the SQLite database under var/;
 2. start a private Redis (var/redis, port 6390);
 3. start two simulated PBS hosts over HTTPS on loopback with demo data;
-4. register them in the portal with their pinned fingerprints, seed plans and
-   demo tenants, create a staff login (printed once, when first created);
+4. register them in the portal with their pinned fingerprints, seed plans,
+   logins (printed once, when first created) and a tenant for each customer
+   namespace the simulators already hold (onboarded by the worker);
 5. run web + Celery worker + Celery beat until Ctrl-C.
 """
 
@@ -87,8 +88,9 @@ def start_simulators(children: list[subprocess.Popen[bytes]]) -> list[dict[str, 
         cert_dir = VAR / f"pbs{index + 1}"
         cert_dir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(  # noqa: S603
-            [PY, "-m", "pbssim", "--port", str(port), "--demo", "--demo-index", str(index),
-             "--cert-dir", str(cert_dir), "--latency-ms", "5", "--json"],
+            [PY, "-m", "pbssim", "--port", str(port), "--demo", "--demo-host", str(index),
+             "--cert-dir", str(cert_dir), "--state-file", str(cert_dir / "state.pickle"),
+             "--latency-ms", "5", "--json"],
             cwd=BASE_DIR,
             env=_env(),
             stdout=subprocess.PIPE,
@@ -104,21 +106,36 @@ def start_simulators(children: list[subprocess.Popen[bytes]]) -> list[dict[str, 
     return hosts
 
 
-def register_hosts(hosts: list[dict[str, str]]) -> None:
-    for info in hosts:
-        secret_file = VAR / f"{info['name']}.token"
-        secret_file.write_text(info["token_secret"])
-        secret_file.chmod(0o600)
-        _manage(
-            "pbshost", "add", "--name", info["name"], "--url", info["url"],
-            "--fingerprint", info["fingerprint"], "--token-id", info["token_id"],
-            "--token-secret-file", str(secret_file), "--replace",
-        )
-        secret_file.unlink()
-        _manage("pbshost", "check", info["name"])
+def seed_portal(hosts: list[dict[str, str]]) -> list[str]:
+    """Register the hosts (secrets on stdin only), plans, logins and demo tenants.
+    Returns the lines announcing new logins, to repeat them once the stack is up."""
+    keys = ("name", "url", "fingerprint", "token_id", "token_secret")
+    payload = json.dumps([{key: info[key] for key in keys} for info in hosts])
+    result = subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [PY, str(BASE_DIR / "manage.py"), "demo_seed"], cwd=BASE_DIR, env=_env(), check=True, text=True,
+        input=payload, stdout=subprocess.PIPE,
+    )
+    print(result.stdout, end="", flush=True)
+    return [line for line in result.stdout.splitlines() if line.startswith("login created")]
+
+
+def first_usage_sample(timeout: float = 90.0) -> None:
+    """Once the demo tenants are onboarded, measure them so the usage pages have figures."""
+    probe = (
+        "from tenants.models import Tenant as T;"
+        "print(T.objects.filter(status__in=['pending','onboarding']).count())"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _manage("shell", "--no-imports", "-c", probe, capture=True).stdout.split()[-1:] == ["0"]:
+            _manage("billing", "collect")
+            return
+        time.sleep(2)
+    print("demo tenants are still onboarding; usage is measured at the next scheduled run", file=sys.stderr)
 
 
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     VAR.mkdir(exist_ok=True)
     os.chdir(BASE_DIR)
     children: list[subprocess.Popen[bytes]] = []
@@ -134,12 +151,13 @@ def main() -> int:
                 child.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    # A shell that starts us in the background ignores SIGINT for us; Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         _manage("migrate", "--noinput", "-v0")
         start_redis(children)
         hosts = start_simulators(children)
-        register_hosts(hosts)
-        _manage("demo_seed")
+        new_logins = seed_portal(hosts)
         env = _env()
         web = [PY, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload"]
         worker = [PY, "-m", "celery", "-A", "portal", "worker", "-l", "INFO", "-c", "2",
@@ -149,7 +167,11 @@ def main() -> int:
         for command in (worker, beat, web):
             children.append(subprocess.Popen(command, cwd=BASE_DIR, env=env))  # noqa: S603
         _wait_port(WEB_PORT, "web server")
-        print(f"\nPortal ready: open http://127.0.0.1:{WEB_PORT}/  (Ctrl-C stops everything)\n")
+        first_usage_sample()
+        banner = [f"Portal ready: open http://127.0.0.1:{WEB_PORT}/  (Ctrl-C stops everything)", *new_logins]
+        if not new_logins:
+            banner.append("Logins were printed when they were created (`rm -rf var` starts afresh).")
+        print("\n" + "\n".join(banner) + "\n", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a process of the stack exited; stopping the rest", file=sys.stderr)

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "selfservice",
     "offsite",
     "alerts",
+    "portal",  # management commands of the project itself (demo_seed)
 ]
 
 MIDDLEWARE = [

@@ -67,7 +67,8 @@ HOSTS: tuple[DemoHost, ...] = (
 def demo_snapshots(*, host_index: int = 0, now: float | None = None) -> list[dict[str, Any]]:
     """The snapshots ``seed_demo`` creates, as keyword arguments for ``sim.seed_snapshot``."""
     host = HOSTS[host_index % len(HOSTS)]
-    today = int(now if now is not None else time.time()) // DAY * DAY
+    clock = int(now if now is not None else time.time())
+    today = clock // DAY * DAY
     snapshots: list[dict[str, Any]] = []
     for tenant in host.tenants:
         groups = (
@@ -76,8 +77,11 @@ def demo_snapshots(*, host_index: int = 0, now: float | None = None) -> list[dic
             + [("host", name, size) for name, size in tenant.hosts]
         )
         for group_no, (backup_type, backup_id, base_gib) in enumerate(groups):
-            for age in range(DAYS, 0, -1):
+            # Daily up to today's run, if its hour has come: the newest backup is recent.
+            for age in range(DAYS, -1, -1):
                 backup_time = today - age * DAY + tenant.hour * 3600 + group_no * 600
+                if backup_time > clock:
+                    continue
                 # Guests grow ~0.4% a day, so usage trends up over the month.
                 size = int(base_gib * GIB * (1 + 0.004 * (DAYS - age)))
                 if age <= 2:

@@ -172,9 +172,13 @@ def test_the_demo_hosts_get_different_tenants_with_a_month_of_backups() -> None:
     ]
     assert tenants[0].isdisjoint(tenants[1])
     assert len(tenants[0]) == 3
-    # Daily backups over 30 days, newest yesterday.
+    # Daily backups over 30 days and today's once its hour has come (now is 15:06 UTC).
     from pbssim.demo import demo_snapshots
 
     times = sorted({s["backup_time"] // DAY for s in demo_snapshots(host_index=0, now=now)})
-    assert len(times) == 30
-    assert times[-1] == now // DAY - 1
+    assert len(times) == 31
+    assert times[-1] == now // DAY
+    # Just after midnight today's runs have not happened yet: the newest is yesterday's.
+    early = now // DAY * DAY + 60
+    assert max(s["backup_time"] for s in demo_snapshots(host_index=0, now=early)) < early
+    assert all(s["backup_time"] <= now for s in demo_snapshots(host_index=0, now=now))

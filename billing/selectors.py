@@ -198,10 +198,16 @@ class UsagePoint:
     latest: int | None
     physical: int | None
     snapshots: int | None
+    # False before the tenant's first sample ever: nothing was measured yet, so no gap.
+    measured: bool = True
 
     @property
     def sampled(self) -> bool:
         return self.logical is not None
+
+    @property
+    def gap(self) -> bool:
+        return self.measured and not self.sampled
 
 
 @dataclass
@@ -239,7 +245,7 @@ class UsageSeries:
 
     @property
     def gap_days(self) -> int:
-        return len(self.points) - self.sampled_days
+        return sum(1 for p in self.points if p.gap)
 
     @property
     def latest(self) -> UsagePoint | None:
@@ -309,7 +315,7 @@ class UsageSeries:
 
     @property
     def gap_marks(self) -> list[float]:
-        return [round(self._x(i), 1) for i, p in enumerate(self.points) if not p.sampled]
+        return [round(self._x(i), 1) for i, p in enumerate(self.points) if p.gap]
 
     @property
     def y_ticks(self) -> list[tuple[float, str]]:
@@ -332,7 +338,7 @@ class UsageSeries:
 
 def _dash(point: str) -> str:
     x, y = (float(v) for v in point.split(","))
-    return f"{x - 2:.1f},{y:.1f} {x + 2:.1f},{y:.1f}"
+    return f"{x - 4:.1f},{y:.1f} {x + 4:.1f},{y:.1f}"
 
 
 def _nice_ceiling(value: Decimal) -> Decimal:
@@ -348,8 +354,12 @@ def _nice_ceiling(value: Decimal) -> Decimal:
 
 
 def usage_series(tenant_id: int, days: int = 90, *, today: dt.date | None = None) -> UsageSeries:
-    """The last ``days`` days of a tenant's samples (one query), oldest first."""
+    """The last ``days`` days of a tenant's samples (two queries), oldest first. Days before
+    the tenant's first sample ever are unmeasured, not gaps."""
     today = today or timezone.localdate()
+    first_day = (
+        UsageSample.objects.filter(tenant_id=tenant_id).order_by("day").values_list("day", flat=True).first()
+    )
     start = today - dt.timedelta(days=days - 1)
     rows = {
         row[0]: row
@@ -362,7 +372,9 @@ def usage_series(tenant_id: int, days: int = 90, *, today: dt.date | None = None
         day = start + dt.timedelta(days=i)
         row = rows.get(day)
         points.append(
-            UsagePoint(day, row[1], row[2], row[3], row[4]) if row else UsagePoint(day, None, None, None, None)
+            UsagePoint(day, row[1], row[2], row[3], row[4])
+            if row
+            else UsagePoint(day, None, None, None, None, measured=first_day is not None and day >= first_day)
         )
     return UsageSeries(tenant_id=tenant_id, points=points)
 

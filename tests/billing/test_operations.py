@@ -93,7 +93,8 @@ def test_the_embeddable_partials_render_for_a_tenant_in_constant_queries(
     make_sample(tenant=tenant_a, day=timezone.localdate(), logical=5 * GIB)
     template = Template("{% load billing_tags %}{% usage_chart tenant.pk %}{% tenant_invoice_list tenant.pk %}")
     context = Context({"tenant": tenant_a, "user": accounting_user, "is_accounting": True})
-    with django_assert_num_queries(2):  # one for the samples, one for the invoices
+    # The first sample ever (days before it are not gaps), the samples, the invoices.
+    with django_assert_num_queries(3):
         html = template.render(context)
     assert "<svg" in html
     assert "5.00 GiB" in html
@@ -106,5 +107,6 @@ def test_the_usage_series_has_a_point_per_day_and_never_fills_gaps(tenant_a) -> 
     series = selectors.usage_series(tenant_a.pk, days=5, today=today)
     assert [p.day for p in series.points] == [today - dt.timedelta(days=i) for i in range(4, -1, -1)]
     assert [p.logical for p in series.points] == [None, None, GIB, None, None]
-    assert series.gap_days == 4
+    # The two days before the first sample ever were not measured yet: not gaps.
+    assert series.gap_days == 2
     assert series.latest.day == today - dt.timedelta(days=2)

@@ -17,12 +17,6 @@ PREFERRED = (table.ADMIN, table.CLIENT_ADMIN, table.ACCOUNTING, table.OPERATOR, 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 STYLE_ATTRIBUTE = re.compile(r"<[^>]+\sstyle\s*=", re.I)
 EVENT_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
-# Pages whose inline code is known and not ours to fix here; each has a strict xfail below
-# so the exemption must go as soon as the page is fixed.
-KNOWN_GAPS = {
-    "api-docs": "drf-spectacular's Redoc page has an inline <style> and a CDN script (blocked "
-    "by the CSP anyway); serve Redoc from drf-spectacular-sidecar with a CSP-clean template",
-}
 
 JS_URL = re.compile(r"""(href|src|action)\s*=\s*["']\s*javascript:""", re.I)
 
@@ -76,8 +70,6 @@ def test_every_html_page_has_a_strict_csp_and_no_inline_code(world: World) -> No
             continue
         if response.streaming:
             continue
-        if route.name in KNOWN_GAPS:
-            continue
         checked += 1
         failures.extend(f"{url} ({route.name}, as {role}): {p}" for p in _page_problems(response))
     assert checked >= 15, f"only {checked} HTML pages were checked"
@@ -94,10 +86,13 @@ def test_security_headers_on_the_sign_in_page() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason=KNOWN_GAPS["api-docs"])
-def test_the_api_docs_page_is_csp_clean(staff_user) -> None:
+def test_the_api_docs_page_is_csp_clean_and_lists_every_endpoint(staff_user) -> None:
     client = Client()
     client.force_login(staff_user)
     response = client.get(reverse("api-docs"))
     assert response.status_code == 200
     assert _page_problems(response) == []
+    html = response.content.decode()
+    assert "cdn." not in html
+    for path in ("/api/v1/tenants/", "/api/v1/billing/", "/api/v1/offsite/", "/api/v1/alerts/"):
+        assert path in html

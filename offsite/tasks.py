@@ -9,7 +9,7 @@ from celery import shared_task
 from offsite import services
 from offsite.models import OffsitePolicy, SyncJobRecord
 from pbsclient.errors import PbsConnectionError, ServerError
-from tenants.models import PbsHost
+from tenants.models import PbsHost, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +68,21 @@ def offsite_job_run(record_id: int) -> bool:
     services.sync_job_run(record=record)
     services.sync_status_refresh(host=record.host)
     return True
+
+
+@shared_task(**_RETRY)
+def offsite_tenant_include(tenant_id: int) -> int:
+    """After onboarding (or a repair): the tenant joins its datastore's policies."""
+    tenant = Tenant.objects.filter(pk=tenant_id, status=Tenant.Status.ACTIVE).select_related("datastore").first()
+    if tenant is None:
+        return 0
+    return len(services.tenant_offsite_include(tenant))
+
+
+@shared_task(**_RETRY)
+def offsite_tenant_remove(tenant_id: int) -> int:
+    """After offboarding: the tenant's own sync jobs and memberships go."""
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if tenant is None:
+        return 0
+    return services.tenant_offsite_remove(tenant)

@@ -45,6 +45,7 @@ from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Ten
 from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, tenant_names
 from tenants.pbs import client_for_host
 from tenants.pbsstate import LiveState, PbsState, SnapshotState, parent_of
+from tenants.signals import tenant_run_finished
 
 log = logging.getLogger(__name__)
 
@@ -714,6 +715,15 @@ def _finish_run(run: OnboardingRun, ctx: StepContext) -> None:
             action=action, actor=ctx.actor, tenant=tenant, target=tenant.slug,
             detail={"run": run.pk, "attempts": run.attempts},
         )  # fmt: skip
+        transaction.on_commit(lambda: _announce_finished(run, tenant))
+
+
+def _announce_finished(run: OnboardingRun, tenant: Tenant) -> None:
+    for receiver, response in tenant_run_finished.send_robust(
+        sender=OnboardingRun, tenant_id=tenant.pk, run_id=run.pk, kind=run.kind
+    ):
+        if isinstance(response, Exception):
+            log.error("receiver %s of tenant_run_finished failed: %r", receiver, response)
 
 
 def _fail_run(run: OnboardingRun, tenant: Tenant, actor: Any, error: str, hint: str) -> None:

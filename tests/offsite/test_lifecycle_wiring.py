@@ -1,0 +1,67 @@
+"""Replication follows the tenant lifecycle without anyone calling offsite: an onboarding
+run that succeeds includes the tenant in its datastore's policies, an offboarding run
+removes its tenant job (tenants.signals.tenant_run_finished -> offsite tasks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from offsite import services
+from offsite.models import OffsitePolicy, SyncJobRecord, TenantOffsite
+from tenants import services as tenant_services
+from tenants.models import Tenant
+from tenants.onboarding import RunResult, run_execute
+from tenants.pbs import client_for_host
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(tenant: Tenant, kind: str, capture, **options) -> None:
+    run, _ = tenant_services.tenant_onboard(tenant_id=tenant.pk, kind=kind, options=options, enqueue=False)
+    with capture(execute=True):  # the signal is sent once the run's transaction commits
+        assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
+
+
+def test_onboarding_includes_the_tenant_and_offboarding_removes_its_job(
+    hosts, django_capture_on_commit_callbacks
+) -> None:
+    policy = services.policy_create(
+        source_datastore=hosts.src_store, target_datastore=hosts.dst_store,
+        scope=OffsitePolicy.Scope.TENANTS, auto_include_tenants=True,
+    )  # fmt: skip
+    tenant = tenant_services.tenant_create(slug="acme", name="Acme", datastore=hosts.src_store)
+
+    _run(tenant, "onboard", django_capture_on_commit_callbacks)
+
+    record = SyncJobRecord.objects.get(membership__tenant=tenant)
+    assert record.job_id == f"offsite-{policy.pk}-acme"
+    with client_for_host(hosts.dst) as dst:
+        assert dst.sync_job_get(record.job_id).ns == "clients/acme"
+
+    _run(tenant, "repair", django_capture_on_commit_callbacks)  # a repair adds nothing twice
+    assert SyncJobRecord.objects.filter(membership__tenant=tenant).count() == 1
+
+    _run(tenant, "offboard", django_capture_on_commit_callbacks)
+
+    assert not TenantOffsite.objects.filter(tenant=tenant).exists()
+    with client_for_host(hosts.dst) as dst:
+        assert [job.id for job in dst.sync_job_list()] == []
+
+
+def test_a_failing_offsite_include_never_fails_the_onboarding(
+    hosts, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    services.policy_create(
+        source_datastore=hosts.src_store, target_datastore=hosts.dst_store,
+        scope=OffsitePolicy.Scope.TENANTS, auto_include_tenants=True,
+    )  # fmt: skip
+    tenant = tenant_services.tenant_create(slug="beta", name="Beta", datastore=hosts.src_store)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("offsite host on fire")
+
+    monkeypatch.setattr(services, "tenant_offsite_include", broken)
+    _run(tenant, "onboard", django_capture_on_commit_callbacks)
+
+    tenant.refresh_from_db()
+    assert tenant.status == Tenant.Status.ACTIVE

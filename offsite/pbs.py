@@ -113,21 +113,7 @@ def job_delete(client: Any, job_id: str) -> bool:
 
 def job_status_list(client: Any) -> list[dict[str, Any]]:
     """GET /admin/sync: every job with last-run-state, last-run-endtime, next-run."""
-    if hasattr(client, "sync_job_status_list"):
-        return [_kebab(item) for item in client.sync_job_status_list()]
-    # pbsclient has no method for /admin/sync yet: run the same kind of Call its own
-    # methods build (documented in pbsclient.endpoints), so auth, retries and error
-    # mapping stay the client's.
-    from pbsclient.endpoints import Call
-
-    call = Call(
-        method="GET",
-        path="/admin/sync",
-        url="/admin/sync",
-        parse=lambda data: list(data or []),
-        params={"sync-direction": "all"},
-    )
-    return [dict(item) for item in client._run(call)]
+    return [_kebab(item) for item in client.sync_job_status_list()]
 
 
 def remote_get(client: Any, name: str) -> dict[str, Any] | None:

@@ -743,18 +743,19 @@ def tenant_resume(*, tenant_id: int, actor: Any = None) -> Tenant:
 def tenant_writes_set(*, tenant_id: int, allowed: bool, reason: str = "", actor: Any = None) -> Tenant:
     """Stop or restart writes without suspending (e.g. quota enforcement by billing or
     alerts): same PBS effect as suspend/resume, tracked separately so the two never undo
-    each other."""
+    each other. Idempotent: calling it again re-applies the state on PBS."""
     with transaction.atomic():
         tenant = _lock_onboarded_tenant(tenant_id, allowed=(Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED))
-        if tenant.writes_blocked == (not allowed):
-            return tenant
-        tenant.writes_blocked = not allowed
-        tenant.writes_blocked_reason = "" if allowed else reason[:200]
-        tenant.save(update_fields=["writes_blocked", "writes_blocked_reason", "updated_at"])
-        audit_record(
-            action="tenant.writes.unblock" if allowed else "tenant.writes.block", actor=actor,
-            tenant=tenant, target=tenant.slug, detail={"reason": reason[:200]},
-        )  # fmt: skip
+        if tenant.writes_blocked != (not allowed):
+            tenant.writes_blocked = not allowed
+            tenant.writes_blocked_reason = "" if allowed else reason[:200]
+            tenant.save(update_fields=["writes_blocked", "writes_blocked_reason", "updated_at"])
+            audit_record(
+                action="tenant.writes.unblock" if allowed else "tenant.writes.block", actor=actor,
+                tenant=tenant, target=tenant.slug, detail={"reason": reason[:200]},
+            )  # fmt: skip
+    # Converge even when the flag already matched: an earlier call may have stored the flag
+    # and then failed on PBS, and a retry must still finish the job (check-before-change).
     problems = _converge_access(tenant, actor=actor, step="writes")
     if problems:
         raise LifecycleError("PBS still differs: " + "; ".join(problems), "Run a drift repair.")

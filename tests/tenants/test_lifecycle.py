@@ -109,6 +109,20 @@ def test_writes_block_and_suspension_do_not_undo_each_other(pbs_sim: Any, onboar
     assert set(pbs_sim.lookup_privs("acme@pbs!backup", NS_PATH)) == {"Datastore.Backup"}
 
 
+def test_blocking_writes_again_re_applies_them_on_pbs(pbs_sim: Any, onboard: Any) -> None:
+    tenant = onboard("acme")
+    services.tenant_writes_set(tenant_id=tenant.pk, allowed=False, reason="quota")
+    # Someone (or a half-finished earlier call) gave the write role back on PBS.
+    pbs_sim.state.acl.insert(NS_PATH, "acme@pbs", "DatastorePowerUser", True)
+    assert "Datastore.Backup" in pbs_sim.lookup_privs("acme@pbs", NS_PATH)
+
+    services.tenant_writes_set(tenant_id=tenant.pk, allowed=False, reason="quota")
+
+    assert "Datastore.Backup" not in pbs_sim.lookup_privs("acme@pbs", NS_PATH)
+    assert "Datastore.Read" in pbs_sim.lookup_privs("acme@pbs", NS_PATH)  # restores keep working
+    assert AuditEvent.objects.filter(tenant=tenant, action="tenant.writes.block").count() == 1
+
+
 @pytest.mark.parametrize("regenerate", [True, False])
 def test_rotation_gives_a_new_working_secret_and_kills_the_old_one(
     pbs_sim: Any, sim_host: Any, onboard: Any, regenerate: bool

@@ -141,3 +141,28 @@ def test_billing_md_lists_the_csv_columns_in_export_order() -> None:
     paragraph = text.split("**The CSV export.**", 1)[1].split("\n\n", 1)[0]
     named = [name for name in re.findall(r"`([a-z_]+)`", paragraph) if name in EXPORT_COLUMNS]
     assert named == list(EXPORT_COLUMNS)
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_relative_link_in_the_manual_resolves() -> None:
+    pages = [*DOCS, ROOT / "README.md"]
+    anchors = {}
+    for page in pages:
+        prose = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
+        anchors[page.resolve()] = {_slug(h) for h in re.findall(r"^#+\s+(.*)$", prose, re.M)}
+    broken = []
+    for page in pages:
+        for link in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if link.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = link.partition("#")
+            target = (page.parent / path).resolve() if path else page.resolve()
+            if not target.exists():
+                broken.append(f"{page.name}: {link} (no such file)")
+            elif anchor and target.suffix == ".md" and anchor not in anchors.get(target, set()):
+                broken.append(f"{page.name}: {link} (no such heading)")
+    assert not broken, "\n".join(broken)

@@ -59,6 +59,7 @@ from tenants.onboarding import (
 from tenants.pbs import client_for_host, client_for_values
 from tenants.pbsstate import LiveState, PbsState, SnapshotState
 from tenants.selectors import placement_choose
+from tenants.signals import host_drift_checking, host_repair_requested
 
 log = logging.getLogger(__name__)
 
@@ -1002,6 +1003,7 @@ def pbshost_drift_check(*, host_id: int, actor: Any = None) -> list[dict[str, An
             Tenant.objects.filter(pk=tenant.pk).update(drift_checked_at=now)
         all_findings += [{**f, "tenant": tenant.slug} for f in findings]
     all_findings += [{**f, "tenant": None} for f in unknown]
+    all_findings += _other_apps_findings(host)
     with transaction.atomic():
         PbsHost.objects.filter(pk=host.pk).update(drift_findings=all_findings, drift_checked_at=now)
         audit_record(
@@ -1010,6 +1012,18 @@ def pbshost_drift_check(*, host_id: int, actor: Any = None) -> list[dict[str, An
             detail={"findings": len(all_findings), "tenants": len(tenants)},
         )  # fmt: skip
     return all_findings
+
+
+def _other_apps_findings(host: PbsHost) -> list[dict[str, Any]]:
+    """Drift of what other apps keep on the host (offsite remotes and sync jobs)."""
+    findings: list[dict[str, Any]] = []
+    for receiver, response in host_drift_checking.send_robust(sender=PbsHost, host=host):
+        if isinstance(response, Exception):
+            log.error("drift check of %s by %s failed: %r", host.name, receiver, response)
+            findings.append(drift.finding("check-failed", host.name, f"{response}", repairable=False, tenant=None))
+        else:
+            findings += [{"tenant": None, **f} for f in response or []]
+    return findings
 
 
 def pbshost_repair(*, host_id: int, actor: Any = None) -> list[OnboardingRun]:
@@ -1025,4 +1039,8 @@ def pbshost_repair(*, host_id: int, actor: Any = None) -> list[OnboardingRun]:
     for tenant_id in tenant_ids:
         run, _ = tenant_repair(tenant_id=tenant_id, actor=actor)
         runs.append(run)
+    host = PbsHost.objects.get(pk=host_id)
+    for receiver, response in host_repair_requested.send_robust(sender=PbsHost, host=host, actor=actor):
+        if isinstance(response, Exception):
+            log.error("repair of %s by %s failed: %r", host.name, receiver, response)
     return runs

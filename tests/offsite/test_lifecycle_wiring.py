@@ -65,3 +65,24 @@ def test_a_failing_offsite_include_never_fails_the_onboarding(
 
     tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE
+
+
+def test_the_host_drift_check_covers_sync_jobs_and_the_host_repair_restores_them(hosts) -> None:
+    policy = services.policy_create(source_datastore=hosts.src_store, target_datastore=hosts.dst_store)
+    record = SyncJobRecord.objects.get(policy=policy)
+    with client_for_host(hosts.dst) as dst:
+        dst.sync_job_delete(record.job_id)
+
+    findings = tenant_services.pbshost_drift_check(host_id=hosts.dst.pk)
+
+    offsite = [f for f in findings if f.get("source") == "offsite"]
+    assert [(f["kind"], f["object"], f["repairable"]) for f in offsite] == [
+        ("offsite sync-job", record.job_id, True)
+    ]
+    assert offsite[0]["detail"].startswith("missing")
+
+    tenant_services.pbshost_repair(host_id=hosts.dst.pk)
+
+    with client_for_host(hosts.dst) as dst:
+        assert dst.sync_job_get(record.job_id).store == "store2"
+    assert [f for f in tenant_services.pbshost_drift_check(host_id=hosts.dst.pk) if f.get("source")] == []

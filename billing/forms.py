@@ -38,5 +38,6 @@ class PlanForm(forms.ModelForm):
             "price_per_gib",
             "base_fee",
             "minimum_charge",
+            "offsite_price_per_gib",
             "is_active",
         ]

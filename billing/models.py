@@ -47,6 +47,15 @@ class Plan(models.Model):
         help_text="Price per GiB-month above the included GiB.",
     )
     base_fee = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"), validators=[_non_negative])
+    offsite_price_per_gib = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[_non_negative],
+        help_text="Price per GiB-month of the tenant's offsite copy (logical bytes in the offsite namespace). "
+        "Empty: offsite copies are not billed as a line of their own.",
+    )
     minimum_charge = models.DecimalField(
         max_digits=12, decimal_places=2, default=Decimal("0"), validators=[_non_negative]
     )
@@ -158,6 +167,11 @@ class UsageSample(models.Model):
     logical_bytes = models.BigIntegerField()
     latest_bytes = models.BigIntegerField()
     physical_estimate_bytes = models.BigIntegerField(null=True, blank=True)
+    offsite_bytes = models.BigIntegerField(
+        null=True, blank=True,
+        help_text="Logical bytes of the tenant's offsite copies, as the last offsite status refresh measured "
+        "them in the target namespaces. Empty: no offsite copy, or never measured.",
+    )
     snapshot_count = models.PositiveIntegerField()
     unsized_snapshot_count = models.PositiveIntegerField(
         default=0, help_text="Snapshots without a size (running or broken backups), counted as 0."
@@ -343,6 +357,7 @@ class InvoiceLine(FrozenDocument):
     class Kind(models.TextChoices):
         BASE_FEE = "base_fee", "Monthly base fee"
         USAGE = "usage", "Storage usage"
+        OFFSITE = "offsite", "Offsite copy"
         MINIMUM = "minimum", "Minimum charge top-up"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")

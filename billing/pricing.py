@@ -161,11 +161,15 @@ def price_lines(
     base_fee: Decimal,
     minimum_charge: Decimal,
     currency: str,
+    offsite_gib: Decimal | None = None,
+    offsite_unit_price: Decimal | None = None,
 ) -> PriceResult:
-    """Amount = base fee + max(0, billed GiB - included) x unit price, at least the minimum.
+    """Amount = base fee + max(0, billed GiB - included) x unit price [+ offsite GiB x offsite
+    price], at least the minimum.
 
     Lines: the base fee (when not zero), the usage line (always, so the figures show even
-    when nothing is billable), and a top-up to the minimum charge when the sum is below it.
+    when nothing is billable), the offsite copy (when the plan prices it and the tenant has
+    one: no included GiB), and a top-up to the minimum charge when the sum is below it.
     """
     billable = max(ZERO, billed_gib - included_gib)
     lines: list[PriceLine] = []
@@ -183,6 +187,17 @@ def price_lines(
             round_money(billable * unit_price),
         )
     )
+    if offsite_gib is not None and offsite_unit_price is not None:
+        lines.append(
+            PriceLine(
+                "offsite",
+                f"Offsite copy, logical bytes in the offsite namespace: average {offsite_gib} GiB",
+                offsite_gib,
+                "GiB-month",
+                offsite_unit_price,
+                round_money(offsite_gib * offsite_unit_price),
+            )
+        )
     subtotal = sum((line.amount for line in lines), ZERO)
     minimum = round_money(minimum_charge)
     if subtotal < minimum:

@@ -36,6 +36,7 @@ from billing.models import (
     UsageSample,
 )
 from billing.signals import usage_sampled
+from offsite.selectors import offsite_usage_bytes_by_tenant
 from tenants.models import PbsHost, Tenant
 
 logger = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ _SAMPLE_FIELDS = [
     "logical_bytes",
     "latest_bytes",
     "physical_estimate_bytes",
+    "offsite_bytes",
     "snapshot_count",
     "unsized_snapshot_count",
     "group_count",
@@ -269,7 +271,9 @@ _SAMPLE_FIELDS = [
 ]
 
 
-def _sample_from(m: Measurement, *, day: dt.date, run: MeteringRun, host_name: str, now: dt.datetime) -> UsageSample:
+def _sample_from(
+    m: Measurement, *, day: dt.date, run: MeteringRun, host_name: str, now: dt.datetime, offsite_bytes: int | None
+) -> UsageSample:
     gc: GcFigures = m.gc
     return UsageSample(
         tenant_id=m.tenant_id,
@@ -282,6 +286,7 @@ def _sample_from(m: Measurement, *, day: dt.date, run: MeteringRun, host_name: s
         logical_bytes=m.logical_bytes,
         latest_bytes=m.latest_bytes,
         physical_estimate_bytes=m.physical_estimate_bytes,
+        offsite_bytes=offsite_bytes,
         snapshot_count=m.snapshot_count,
         unsized_snapshot_count=m.unsized_snapshot_count,
         group_count=m.group_count,
@@ -327,8 +332,12 @@ def metering_outcome_store(*, result: MeteringHostResult, outcome: HostOutcome) 
     """
     run = result.run
     now = timezone.now()
+    offsite = offsite_usage_bytes_by_tenant([m.tenant_id for m in outcome.measurements])
     samples = [
-        _sample_from(m, day=run.day, run=run, host_name=outcome.host_name, now=now) for m in outcome.measurements
+        _sample_from(
+            m, day=run.day, run=run, host_name=outcome.host_name, now=now, offsite_bytes=offsite.get(m.tenant_id)
+        )
+        for m in outcome.measurements
     ]
     with transaction.atomic():
         UsageSample.objects.bulk_create(
@@ -446,6 +455,7 @@ class _DayFigures:
     physical: int | None
     snapshots: int
     groups: int
+    offsite: int | None = None
 
 
 def _local_date(value: dt.datetime | None) -> dt.date | None:
@@ -462,11 +472,18 @@ def _draft(
     carry_in: int | None,
     now: dt.datetime,
     actor: Any,
+    offsite_carry_in: int | None = None,
 ) -> DraftInvoice:
     metric = METRIC_FIELDS[Plan.Metric(plan.metric)]
     attr = {"logical_bytes": "logical", "latest_bytes": "latest", "physical_estimate_bytes": "physical"}[metric]
     values = {day: getattr(f, attr) for day, f in figures.items()}
     summary = pricing.usage_summary(days, values, carry_in=carry_in)
+    # The offsite copy is its own line, averaged the same way, only when the plan prices it
+    # and the tenant had an offsite copy measured in (or carried into) the period.
+    offsite_values = {day: f.offsite for day, f in figures.items() if f.offsite is not None}
+    offsite_gib = None
+    if plan.offsite_price_per_gib is not None and (offsite_values or offsite_carry_in is not None):
+        offsite_gib = pricing.usage_summary(days, offsite_values, carry_in=offsite_carry_in).billed_gib
     priced = pricing.price_lines(
         billed_gib=summary.billed_gib,
         metric=plan.metric,
@@ -475,6 +492,8 @@ def _draft(
         base_fee=plan.base_fee,
         minimum_charge=plan.minimum_charge,
         currency=plan.currency,
+        offsite_gib=offsite_gib,
+        offsite_unit_price=plan.offsite_price_per_gib,
     )
     last_known = figures[max(figures)] if figures else None
     invoice = Invoice(
@@ -552,7 +571,7 @@ def _carry_ins(tenant_ids: Sequence[int], before: dt.date) -> dict[int, dict[str
                 .order_by("-day")
                 .values(name)[:1]
             )
-            for name in METRIC_FIELDS.values()
+            for name in (*METRIC_FIELDS.values(), "offsite_bytes")
         }
         for row in (
             Tenant.objects.filter(pk__in=tenant_ids[i : i + 500])
@@ -571,16 +590,17 @@ def _figures_stream(
     if tenant_ids is not None:
         qs = qs.filter(tenant_id__in=tenant_ids)
     rows = qs.order_by("tenant_id", "day").values_list(
-        "tenant_id", "day", "logical_bytes", "latest_bytes", "physical_estimate_bytes", "snapshot_count", "group_count"
-    )
+        "tenant_id", "day", "logical_bytes", "latest_bytes", "physical_estimate_bytes", "snapshot_count", "group_count",
+        "offsite_bytes",
+    )  # fmt: skip
     current: int | None = None
     bucket: dict[dt.date, _DayFigures] = {}
-    for tenant_id, day, logical, latest, physical, snaps, groups in rows.iterator(chunk_size=5000):
+    for tenant_id, day, logical, latest, physical, snaps, groups, offsite in rows.iterator(chunk_size=5000):
         if tenant_id != current:
             if current is not None:
                 yield current, bucket
             current, bucket = tenant_id, {}
-        bucket[day] = _DayFigures(logical, latest, physical, snaps, groups)
+        bucket[day] = _DayFigures(logical, latest, physical, snaps, groups, offsite)
     if current is not None:
         yield current, bucket
 
@@ -655,6 +675,7 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
                     days=days_by_id[pk],
                     figures=figs,
                     carry_in=carry.get(pk, {}).get(metric_field),
+                    offsite_carry_in=carry.get(pk, {}).get("offsite_bytes"),
                     now=now,
                     actor=actor,
                 )
@@ -698,12 +719,14 @@ def _draft_for_tenant(
     for _, figs in _figures_stream(days[0], days[-1], tenant_ids=[tenant.pk]):
         figures = figs
     metric_field = METRIC_FIELDS[Plan.Metric(plan.metric)]
-    carry_in = None
+    carry_in = offsite_carry_in = None
     if days[0] == period.start and period.start not in figures:
-        carry_in = _carry_ins([tenant.pk], period.start).get(tenant.pk, {}).get(metric_field)
+        carried = _carry_ins([tenant.pk], period.start).get(tenant.pk, {})
+        carry_in, offsite_carry_in = carried.get(metric_field), carried.get("offsite_bytes")
     return _draft(
-        tenant=tenant, plan=plan, period=period, days=days, figures=figures, carry_in=carry_in, now=now, actor=actor
-    )
+        tenant=tenant, plan=plan, period=period, days=days, figures=figures, carry_in=carry_in, now=now, actor=actor,
+        offsite_carry_in=offsite_carry_in,
+    )  # fmt: skip
 
 
 def _save_draft(draft: DraftInvoice, number: str) -> Invoice:

@@ -86,3 +86,27 @@ def test_the_host_drift_check_covers_sync_jobs_and_the_host_repair_restores_them
     with client_for_host(hosts.dst) as dst:
         assert dst.sync_job_get(record.job_id).store == "store2"
     assert [f for f in tenant_services.pbshost_drift_check(host_id=hosts.dst.pk) if f.get("source")] == []
+
+
+def test_metering_stores_the_measured_offsite_copy_with_each_sample(hosts) -> None:
+    import time
+
+    from billing import services as billing_services
+    from billing.models import UsageSample
+
+    acme = hosts.tenant("acme", status=Tenant.Status.ACTIVE)
+    hosts.seed(acme, "vm", "100", [int(time.time()) - 86_400], size=3 * 2**30)
+    policy = services.policy_create(
+        source_datastore=hosts.src_store, target_datastore=hosts.dst_store,
+        scope=OffsitePolicy.Scope.TENANTS, auto_include_tenants=True,
+    )  # fmt: skip
+    services.tenant_offsite_include(acme)
+    services.sync_job_run(record=SyncJobRecord.objects.get(policy=policy))
+    services.offsite_status_refresh(host=hosts.dst)
+
+    run = billing_services.metering_run_start()
+    billing_services.metering_collect_run_inline(run=run)
+
+    sample = UsageSample.objects.get(tenant=acme)
+    assert sample.logical_bytes == 3 * 2**30
+    assert sample.offsite_bytes == 3 * 2**30

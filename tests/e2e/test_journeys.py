@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.conftest import Journey
 from tests.e2e.stack import Login, Stack
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -46,7 +46,10 @@ def run_status(page: Any) -> str:
     return next(c for c in (badge.get_attribute("class") or "").split() if c != "badge")
 
 
-def onboard_through_the_form(page: Any, journey: Journey, *, slug: str, name: str, placement: str) -> str:
+def onboard_through_the_form(
+    page: Any, journey: Journey, *, slug: str, name: str, placement: str,
+    before_submit: Callable[[], object] | None = None,
+) -> str:
     """Fill the onboarding form (the preview validates as we type), submit, return the run URL."""
     page.click("text=Onboard a customer")
     page.wait_for_url(re.compile(r".*/tenants/new/$"))
@@ -58,6 +61,8 @@ def onboard_through_the_form(page: Any, journey: Journey, *, slug: str, name: st
     page.wait_for_selector("#preview >> text=All names are valid for PBS.")
     assert f"{slug}@pbs!backup" in page.inner_text("#preview")
     journey.shot(page, f"form-{slug}")
+    if before_submit is not None:
+        before_submit()
     page.click("form button[type=submit]:has-text('Create tenant')")
     page.wait_for_url(re.compile(rf".*/tenants/{slug}/runs/\d+/$"))
     return str(page.url)
@@ -101,7 +106,7 @@ def test_staff_onboards_reveals_once_and_retries_after_a_fault(
     j.shot(page, "tenants-empty")
 
     # Latency on the host makes each step take a moment, so the steps turn green one by one.
-    stack.hosts["pbs2"].set_faults(latency_ms=150)
+    stack.hosts["pbs2"].set_faults(latency_ms=250)
     run_url = onboard_through_the_form(page, j, slug="e2e-alpha", name="Alpha Corp", placement="pbs2 / store1")
     page.wait_for_selector("#progress .step")
     j.shot(page, "run-started")
@@ -134,14 +139,18 @@ def test_staff_onboards_reveals_once_and_retries_after_a_fault(
     assert f"by {admin.username}" in page.inner_text("#secret-panel")
     j.shot(page, "revealed-gone-after-reload")
 
-    # Every PBS request to pbs1 now fails (503/500): the run retries, gives up, and says why.
-    stack.hosts["pbs1"].set_faults(error_rate=1.0)
+    # From the submit on, every PBS request to pbs1 fails (503/500): the run retries, gives
+    # up, and says why.
+    pbs1 = stack.hosts["pbs1"]
     try:
         page.goto(f"{stack.url}/tenants/")
-        onboard_through_the_form(page, j, slug="e2e-beta", name="Beta GmbH", placement="pbs1 / store2")
+        onboard_through_the_form(
+            page, j, slug="e2e-beta", name="Beta GmbH", placement="pbs1 / store2",
+            before_submit=lambda: pbs1.set_faults(error_rate=1.0),
+        )  # fmt: skip
         status, _ = watch_run(page, timeout=60)
     finally:
-        stack.hosts["pbs1"].set_faults(error_rate=0.0)
+        pbs1.set_faults(error_rate=0.0)
     assert status == "failed", page.inner_text("#progress")
     callout = page.inner_text("#progress .callout.bad")
     assert "Gave up after" in callout, callout
@@ -179,8 +188,12 @@ def test_a_client_accepts_an_invitation_sees_backups_and_manages_a_restore_token
     j = journey("2-client-invitation")
     staff = j.page()
     sign_in(staff, stack, stack.logins["admin"])
-    staff.fill("#q", "acme")
-    staff.click("#results a:has-text('acme')")
+    # The list filters as one types (HTMX); click only once the filtered list is in.
+    with staff.expect_response(lambda response: "q=acme" in response.url):
+        staff.fill("#q", "acme")
+    staff.wait_for_url(re.compile(r".*/tenants/\?q=acme.*"))  # pushed once the list is swapped in
+    assert "1 tenant match." in staff.inner_text("#results")
+    staff.click("#results a:text-is('acme')")
     staff.wait_for_url(re.compile(r".*/tenants/acme/$"))
     staff.click("text=Users and invitations")
     staff.wait_for_url(re.compile(r".*/accounts/tenants/\d+/users/$"))

@@ -8,6 +8,7 @@ stays at /api/v1/schema/.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,14 @@ class Reference:
     schemas: list[Schema]
 
 
+_ENUM_LINE = re.compile(r"^\* `[^`]*` - .*$", re.M)
+
+
+def _describe(text: str) -> str:
+    """Drop the generated enum bullet list (the type column lists the values already)."""
+    return _ENUM_LINE.sub("", text or "").strip()
+
+
 def _type_of(schema: dict[str, Any]) -> str:
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
@@ -90,7 +99,7 @@ def build_reference(schema: dict[str, Any]) -> Reference:
             parameters = [
                 Parameter(
                     p["name"], p["in"], _type_of(p.get("schema", {})), bool(p.get("required")),
-                    p.get("description", ""),
+                    _describe(p.get("description", "")),
                 )
                 for p in op.get("parameters", [])
             ]
@@ -110,7 +119,7 @@ def build_reference(schema: dict[str, Any]) -> Reference:
         properties = [
             Parameter(
                 prop, "body", _type_of(spec) + (" (read-only)" if spec.get("readOnly") else ""),
-                prop in required, spec.get("description", ""),
+                prop in required, _describe(spec.get("description", "")),
             )
             for prop, spec in definition.get("properties", {}).items()
         ]

@@ -24,8 +24,10 @@ time: every connection sends its next request as soon as the last one is answere
 shows the capacity of the two cores. Percentiles come from wrk's own histogram.
 
 Prints ``figure<TAB>value<TAB>floor<TAB>ratio`` lines for run_all: per page and mode the
-p50, p95 (floor: the 100 ms target; ratio = p95 / 100 ms), p99, requests per second and
-errors. ``--quick`` runs each load for 8 s instead of 30 s.
+p50, p95 (floor: the 100 ms target; ratio = p95 / 100 ms), p99, requests per second, errors,
+and the gunicorn workers' CPU time per request (the app's own cost, which does not depend on
+what else the machine is doing: two free cores serve at most 2000 / that many requests a
+second). ``--quick`` runs each load for 8 s instead of 30 s.
 """
 
 from __future__ import annotations
@@ -224,6 +226,16 @@ class Gunicorn:
             return response.status == 200
         return False
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the workers so far: the app's own cost, whatever else runs."""
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == self.proc.pid:  # ppid
+                    ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -351,6 +363,7 @@ def report(name: str, result: dict[str, float]) -> None:
     print(f"{name}_p99_ms\t{result['p99_ms']:.1f}\t\t", flush=True)
     print(f"{name}_req_per_s\t{result['rps']:.0f}\t\t", flush=True)
     print(f"{name}_errors\t{result['errors']:.0f} of {result['requests']:.0f}\t0\t", flush=True)
+    print(f"{name}_app_cpu_ms_per_req\t{result['cpu_ms']:.1f}\t\t", flush=True)
 
 
 def main() -> int:
@@ -390,8 +403,10 @@ def main() -> int:
             warm_up(gunicorn.url, page, sessions[page.user][0], workers)
             for mode, think in (("users", THINK_MS), ("saturated", (0, 0))):
                 print(f"--- {page.name} ({page.path}), {mode}", file=sys.stderr, flush=True)
+                cpu = gunicorn.cpu_seconds()
                 result = run_wrk(wrk, gunicorn.url, page, sessions[page.user], think=think,
                                  seconds=seconds, workdir=workdir)  # fmt: skip
+                result["cpu_ms"] = (gunicorn.cpu_seconds() - cpu) * 1000 / max(1, result["requests"])
                 report(f"load_{page.name}_{mode}", result)
                 print(f"load average: {os.getloadavg()}", file=sys.stderr)
     finally:

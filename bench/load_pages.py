@@ -25,9 +25,9 @@ shows the capacity of the two cores. Percentiles come from wrk's own histogram.
 
 Prints ``figure<TAB>value<TAB>floor<TAB>ratio`` lines for run_all: per page and mode the
 p50, p95 (floor: the 100 ms target; ratio = p95 / 100 ms), p99, requests per second, errors,
-and the gunicorn workers' CPU time per request (the app's own cost, which does not depend on
-what else the machine is doing: two free cores serve at most 2000 / that many requests a
-second). ``--quick`` runs each load for 8 s instead of 30 s.
+and the gunicorn workers' CPU time per request (the app's own cost, which depends far less
+on what else the machine is doing than the latency does: two free cores serve at most
+2000 / that many requests a second). ``--quick`` runs each load for 8 s instead of 30 s.
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ class Gunicorn:
         return False
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the workers so far: the app's own cost, whatever else runs."""
+        """User + system CPU of the workers so far: the app's own cost, not the waiting."""
         ticks = 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             with contextlib.suppress(OSError, ValueError, IndexError):

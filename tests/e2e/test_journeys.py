@@ -119,6 +119,11 @@ def test_staff_onboards_reveals_once_and_retries_after_a_fault(
     assert any(0 < count < steps for count in seen), f"never saw a run in progress: {seen}"
     assert page.url == run_url
     assert page.locator("#progress .step-failed, #progress .step-pending").count() == 0
+    # The finished panel stops polling.
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url) if request.url == run_url else None)
+    page.wait_for_timeout(1500)
+    assert not polls, polls
     j.shot(page, "run-succeeded")
 
     # Reveal the backup token's secret once, copy it, and see it gone after a reload.

@@ -30,13 +30,14 @@ from selfservice.selectors import restore_token_max_days
 from tenants.models import AclGrant, Tenant, TenantToken
 from tenants.naming import restore_name_problems, tenant_names
 from tenants.pbs import client_for_host
+from tenants.restore import (
+    RESTORE_ROLE,
+    restore_privilege_problems,
+    restore_token_effective_privileges,
+)
 
 logger = logging.getLogger(__name__)
 
-RESTORE_ROLE = "DatastoreReader"
-REQUIRED_PRIVILEGES = frozenset({"Datastore.Read", "Datastore.Audit"})
-# DatastoreReader also carries Verify; anything beyond these three is refused.
-ALLOWED_PRIVILEGES = frozenset({"Datastore.Read", "Datastore.Audit", "Datastore.Verify"})
 # Tenants whose namespace is set up and readable (suspended tenants may still restore).
 RESTORE_STATUSES = frozenset({Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED})
 
@@ -54,36 +55,6 @@ class CreatedRestoreToken:
 
     def __repr__(self) -> str:
         return f"CreatedRestoreToken(tokenid={self.token.tokenid!r}, secret='***')"
-
-
-def _in_namespace(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + "/")
-
-
-def restore_privilege_problems(
-    privileges: dict[str, dict[str, bool]], *, acl_path: str
-) -> list[str]:
-    """Why the effective rights of a restore token are not as designed (empty: fine).
-
-    ``privileges`` is ``/access/permissions`` output: ``{path: {privilege: propagates}}``.
-    """
-    problems: list[str] = []
-    on_namespace = privileges.get(acl_path, {})
-    for priv in sorted(REQUIRED_PRIVILEGES):
-        if priv not in on_namespace:
-            problems.append(f"missing {priv} on {acl_path}")
-        elif not on_namespace[priv]:
-            problems.append(f"{priv} on {acl_path} does not reach the sub-namespaces")
-    for path, privs in sorted(privileges.items()):
-        if not privs:
-            continue
-        if not _in_namespace(path, acl_path):
-            problems.append(f"has rights outside the namespace: {path} {sorted(privs)}")
-            continue
-        extra = sorted(set(privs) - ALLOWED_PRIVILEGES)
-        if extra:
-            problems.append(f"has more than read rights on {path}: {', '.join(extra)}")
-    return problems
 
 
 def _check_tenant(tenant: Tenant) -> None:
@@ -147,9 +118,7 @@ def restore_token_create(
             ) from exc
         try:
             client.acl_update(path=acl_path, role=RESTORE_ROLE, auth_id=tokenid, propagate=True)
-            everywhere = dict(client.permissions_get(auth_id=tokenid))
-            everywhere.update(client.permissions_get(auth_id=tokenid, path=acl_path))
-            effective = {path: dict(privs) for path, privs in everywhere.items() if privs}
+            effective = restore_token_effective_privileges(client, tokenid, acl_path)
             problems = restore_privilege_problems(effective, acl_path=acl_path)
             if problems:
                 raise RestoreTokenError(

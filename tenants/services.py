@@ -58,6 +58,7 @@ from tenants.onboarding import (
 )
 from tenants.pbs import client_for_host, client_for_values
 from tenants.pbsstate import LiveState, PbsState, SnapshotState
+from tenants.restore import restore_privilege_problems, restore_token_effective_privileges
 from tenants.selectors import placement_choose
 from tenants.signals import host_drift_checking, host_repair_requested
 
@@ -888,8 +889,27 @@ def restore_token_create(
                              detail={"purpose": "restore", "days": days, "host": tenant.host.name})  # fmt: skip
             ctx = context_for(tenant, client, actor=actor)
             converge_acl(ctx, tokenid, {ROLE_RESTORE_TOKEN})
+            # Check the token's effective rights as PBS resolves them (token ACL AND user).
+            effective = restore_token_effective_privileges(client, tokenid, tenant.acl_path)
+            problems = restore_privilege_problems(effective, acl_path=tenant.acl_path)
+            if problems:
+                with contextlib.suppress(PbsError):
+                    client.token_delete(names.userid, token_name)
+                with transaction.atomic():
+                    TenantToken.objects.filter(pk=row.pk).update(revoked_at=timezone.now(), secret_enc="")
+                    audit_record(action="token.rejected", actor=actor, tenant=tenant, target=tokenid,
+                                 result="failed", detail={"problems": problems})  # fmt: skip
+                raise LifecycleError(
+                    f"The new token's rights on PBS were not as designed ({'; '.join(problems)}), so it "
+                    "was deleted again.",
+                    "Run a drift check on the tenant: its user's ACLs on PBS differ from the design.",
+                )
+            TenantToken.objects.filter(pk=row.pk).update(
+                effective_privileges=effective, privileges_checked_at=timezone.now()
+            )
     except PbsError as exc:
         raise _lifecycle_error(exc, host=tenant.host, step="token_acl") from exc
+    row.refresh_from_db()
     return row
 
 

@@ -95,6 +95,33 @@ def test_suspend_stops_backups_keeps_restores_and_resume_gives_them_back(
     assert tokens["acme@pbs!backup"].get("enable", True) is not False
 
 
+def test_a_staff_made_restore_token_has_its_checked_rights_recorded(pbs_sim: Any, onboard: Any) -> None:
+    tenant = onboard("acme")
+
+    restore = services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+
+    assert set(restore.effective_privileges) == {NS_PATH}
+    assert set(restore.effective_privileges[NS_PATH]) == {"Datastore.Audit", "Datastore.Read", "Datastore.Verify"}
+    assert restore.privileges_checked_at is not None
+
+
+def test_a_restore_token_with_rights_outside_the_namespace_is_deleted_again(pbs_sim: Any, onboard: Any) -> None:
+    tenant = onboard("acme")
+    tokenid = "acme@pbs!restore-dr"
+    # Stale grants made by hand on PBS would let the new token read another datastore.
+    pbs_sim.state.acl.insert("/datastore/store2", "acme@pbs", "DatastoreReader", True)
+    pbs_sim.state.acl.insert("/datastore/store2", tokenid, "DatastoreReader", True)
+
+    with pytest.raises(services.LifecycleError, match="outside the namespace"):
+        services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+
+    assert tokenid not in {t["tokenid"] for t in pbs_state(pbs_sim)["tokens"]}
+    row = TenantToken.objects.get(tokenid=tokenid)
+    assert row.revoked_at is not None
+    assert row.secret_enc == ""
+    assert AuditEvent.objects.filter(tenant=tenant, action="token.rejected").exists()
+
+
 def test_writes_block_and_suspension_do_not_undo_each_other(pbs_sim: Any, onboard: Any) -> None:
     tenant = onboard("acme")
     services.tenant_writes_set(tenant_id=tenant.pk, allowed=False, reason="quota: over the hard limit")

@@ -27,12 +27,10 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -257,7 +255,7 @@ class Stack:
         return result
 
     def _register(self, host: SimHost) -> subprocess.Popen[str]:
-        """``pbshost add``; the token secret's file goes away once the command has read it."""
+        """``pbshost add``; the secret's 0600 file is deleted when start()'s commands are done."""
         secret_file = self.dir / f"{host.name}.token"
         fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -351,18 +349,3 @@ class Stack:
             self.redis.stop()
         if self.postgres is not None:
             self.postgres.cleanup()
-
-    def cleanup(self) -> None:
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def wait_for(check: Any, *, timeout: float, what: str, interval: float = 0.2) -> None:
-    """Poll ``check()`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(interval)
-    if not check():
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -110,3 +110,9 @@ def test_the_usage_series_has_a_point_per_day_and_never_fills_gaps(tenant_a) -> 
     # The two days before the first sample ever were not measured yet: not gaps.
     assert series.gap_days == 2
     assert series.latest.day == today - dt.timedelta(days=2)
+
+
+def test_the_usage_chart_of_a_tenant_never_measured_is_a_sentence_not_empty_axes(tenant_a) -> None:
+    html = Template("{% load billing_tags %}{% usage_chart tenant.pk %}").render(Context({"tenant": tenant_a}))
+    assert "<svg" not in html
+    assert "No usage measured yet" in html

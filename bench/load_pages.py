@@ -1,8 +1,8 @@
 """Load test: the staff tenant list at 10,000 tenants and the client page, 50 users at once.
 
-The stack is the production shape on loopback: gunicorn (sync workers) with DJANGO_DEBUG=0,
-a private PostgreSQL and Redis (tests/services.py), and two simulated PBS hosts over HTTPS
-in this process. The load comes from ``wrk`` in its own process.
+The stack is the production shape on loopback: nginx in front of gunicorn (sync workers)
+with DJANGO_DEBUG=0, a private PostgreSQL and Redis (tests/services.py), and two simulated
+PBS hosts over HTTPS in this process. The load comes from ``wrk`` in its own process.
 
 Steps:
 
@@ -11,9 +11,10 @@ Steps:
 2. Seed 10,000 active tenants across the two hosts with bulk_create (like
    bench_onboarding's list figure), a staff user, and a client user whose tenant has
    backups on its simulated PBS host, a backup token and 90 days of usage samples.
-3. Start gunicorn; sign both users in with a real POST to the login page (with the CSRF
-   cookie and token), once per connection, so every connection has its own session like a
-   real user (sessions are saved on every request).
+3. Start gunicorn and nginx in front of it (as deploy/ does, without TLS); sign both users
+   in with a real POST to the login page (with the CSRF cookie and token), once per
+   connection, so every connection has its own session like a real user (sessions are
+   saved on every request).
 4. For each page, run wrk with 50 connections and a Lua script that sends the session
    cookies and records p50/p95/p99 and errors: socket errors, timeouts and every response
    that is not 200 (a redirect here means a lost session, so it counts).
@@ -246,6 +247,79 @@ class Gunicorn:
                 self.proc.wait()
 
 
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    upstream portal {{ server 127.0.0.1:{upstream}; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://portal;
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """nginx in front of gunicorn, as deploy/nginx does it (without TLS).
+
+    gunicorn's sync workers need a buffering proxy: without one, a worker that accepts a
+    keep-alive or pre-opened connection waits on it, idle, until the client sends (wrk
+    reconnects at once and then pauses for the think time, as browsers pre-connect).
+    nginx hands gunicorn only complete requests and keeps the clients' connections itself.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        binary = ensure_binary("/usr/sbin/nginx", package="nginx")
+        # Its own world-readable directory: nginx's workers drop root (to nobody).
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-load-nginx-"))
+        self.dir.chmod(0o755)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        conf = self.dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(dir=self.dir, upstream=upstream_port, port=self.port))
+        argv = [binary, "-p", str(self.dir), "-c", str(conf), "-g", "daemon off;"]
+        setpriv = shutil.which("setpriv")
+        if setpriv:
+            argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        if not wait_until(self._ready, timeout=30, interval=0.1) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"nginx did not start:\n{(self.dir / 'error.log').read_text()[-3000:]}")
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            return True
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response,  # noqa: S310 - http on loopback
+        ):
+            return response.status == 200
+        return False
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def warm_up(base_url: str, page: Page, session: str, workers: int) -> None:
     """A few requests per worker first, so templates are compiled and connections open."""
     headers = {"Cookie": f"sessionid={session}", **dict(page.headers)}
@@ -379,6 +453,7 @@ def main() -> int:
     postgres = PostgresServer(name="load")
     servers: list[Any] = []
     gunicorn = None
+    nginx = None
     try:
         redis.start()
         postgres.start()
@@ -392,24 +467,28 @@ def main() -> int:
         connection.close()
         print(f"set-up and seeding: {time.perf_counter() - started:.1f} s", file=sys.stderr)
         gunicorn = Gunicorn(env, workdir, workers)
+        nginx = Nginx(gunicorn.port)
+        url = nginx.url
         with ThreadPoolExecutor(max_workers=cores) as pool:
             sessions = {
-                user: list(pool.map(lambda _i, u=user: login(gunicorn.url, u), range(CONNECTIONS)))
+                user: list(pool.map(lambda _i, u=user: login(url, u), range(CONNECTIONS)))
                 for user in ("staff", "client")
             }
-        print(f"gunicorn: {workers} sync workers; {CONNECTIONS} sessions per user", file=sys.stderr)
+        print(f"nginx -> gunicorn, {workers} sync workers; {CONNECTIONS} sessions per user", file=sys.stderr)
         print(f"load average before the runs: {os.getloadavg()}", file=sys.stderr)
         for page in PAGES:
-            warm_up(gunicorn.url, page, sessions[page.user][0], workers)
+            warm_up(url, page, sessions[page.user][0], workers)
             for mode, think in (("users", THINK_MS), ("saturated", (0, 0))):
                 print(f"--- {page.name} ({page.path}), {mode}", file=sys.stderr, flush=True)
                 cpu = gunicorn.cpu_seconds()
-                result = run_wrk(wrk, gunicorn.url, page, sessions[page.user], think=think,
+                result = run_wrk(wrk, url, page, sessions[page.user], think=think,
                                  seconds=seconds, workdir=workdir)  # fmt: skip
                 result["cpu_ms"] = (gunicorn.cpu_seconds() - cpu) * 1000 / max(1, result["requests"])
                 report(f"load_{page.name}_{mode}", result)
                 print(f"load average: {os.getloadavg()}", file=sys.stderr)
     finally:
+        if nginx is not None:
+            nginx.stop()
         if gunicorn is not None:
             gunicorn.stop()
         for server in servers:

@@ -33,9 +33,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    """Debian's Chromium, headless, driven by Playwright (no browser download).
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
+    thread while it is open, which would break every later test of this worker that calls
+    asyncio.run() (the async PBS client's tests)."""
     try:
         executable = ensure_binary(CHROMIUM, package="chromium")
     except ServiceUnavailable as exc:

@@ -422,6 +422,21 @@ class CeleryWorker:
             self.kill(signal.SIGTERM)
         self.proc = None
 
+    def crashed(self) -> bool:
+        """Celery's main process hit an unrecoverable error since the last start (kombu's
+        Redis transport does on some broker connection losses) and is shutting down."""
+        return "Unrecoverable error" in self._new_log()
+
+    def supervise(self) -> CeleryWorker:
+        """What systemd (Restart=always) or compose (restart: unless-stopped) do in
+        production: a worker that exited or is going down after a crash is started again."""
+        if self.is_alive() and not self.crashed():
+            return self
+        if self.is_alive():
+            self.kill(signal.SIGTERM)  # let it finish its running task, as it does anyway
+        self.proc = None
+        return self.start().wait_ready()
+
     def restart(self, *, sig: int = signal.SIGTERM) -> CeleryWorker:
         if self.is_alive():
             self.kill(sig)

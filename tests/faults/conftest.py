@@ -52,9 +52,8 @@ def faults_on(fault_worker: CeleryWorker, settings: Any) -> CeleryWorker:
     """The tuned worker, alive, and the same settings in the test process."""
     for name, value in FAULT_SETTINGS.items():
         setattr(settings, name, value)
-    if not fault_worker.is_alive():  # an earlier scenario left it dead
-        fault_worker.start().wait_ready()
-    return fault_worker
+    # An earlier scenario may have left it dead or going down after a crash.
+    return fault_worker.supervise()
 
 
 def run_states(run_ids: list[int]) -> Counter[str]:

@@ -69,6 +69,18 @@ THINK_MS = (1000, 3000)
 PASSWORD = "load-test-password-1"  # noqa: S105 - a throwaway user in a throwaway database
 
 
+def _exited_or_healthy(proc: subprocess.Popen[bytes], url: str) -> bool:
+    """Stop waiting when the server exited (the caller reports why) or /healthz answers 200."""
+    if proc.poll() is not None:
+        return True
+    with (
+        contextlib.suppress(OSError),
+        urllib.request.urlopen(f"{url}/healthz", timeout=2) as response,  # noqa: S310 - http on loopback
+    ):
+        return response.status == 200
+    return False
+
+
 @dataclass(frozen=True)
 class Page:
     """One load target: a URL loaded with the sessions of one user."""
@@ -218,14 +230,7 @@ class Gunicorn:
             raise RuntimeError(f"gunicorn did not start:\n{self.log_path.read_text()[-3000:]}")
 
     def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            return True
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response,  # noqa: S310 - http on loopback
-        ):
-            return response.status == 200
-        return False
+        return _exited_or_healthy(self.proc, self.url)
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the workers so far: the app's own cost, not the waiting."""
@@ -300,14 +305,7 @@ class Nginx:
             raise RuntimeError(f"nginx did not start:\n{(self.dir / 'error.log').read_text()[-3000:]}")
 
     def _ready(self) -> bool:
-        if self.proc.poll() is not None:
-            return True
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as response,  # noqa: S310 - http on loopback
-        ):
-            return response.status == 200
-        return False
+        return _exited_or_healthy(self.proc, self.url)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -246,6 +246,9 @@ class OnboardingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When a task for this run is due at the latest (enqueued, or a retry's countdown):
+    # until then the run is not stale, so recovery never doubles a scheduled retry.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

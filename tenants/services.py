@@ -550,8 +550,15 @@ def _run_is_stale(run: OnboardingRun) -> bool:
     """A live run nobody works on (its task was lost): re-enqueueing it is safe (lease)."""
     now = timezone.now()
     unclaimed = run.claimed_until is None or run.claimed_until < now
-    age = now - (run.started_at or run.created_at)
-    return unclaimed and age > timedelta(seconds=settings.PORTAL_ONBOARDING_STALE_SECONDS)
+    since = max(t for t in (run.created_at, run.started_at, run.next_attempt_at) if t is not None)
+    return unclaimed and now - since > timedelta(seconds=settings.PORTAL_ONBOARDING_STALE_SECONDS)
+
+
+def onboarding_runs_expect(*, run_ids: list[int], in_seconds: float) -> None:
+    """Record that a task for these runs is scheduled (a retry's countdown), so the stale-run
+    recovery leaves them alone until then."""
+    due = timezone.now() + timedelta(seconds=in_seconds)
+    OnboardingRun.objects.filter(pk__in=run_ids, status__in=LIVE_STATUSES).update(next_attempt_at=due)
 
 
 def onboarding_runs_recover(*, limit: int = 2000) -> list[int]:
@@ -581,7 +588,7 @@ def onboarding_runs_recover(*, limit: int = 2000) -> list[int]:
         for ids in by_host.values():
             for batch in (ids[i : i + size] for i in range(0, len(ids), size)):
                 task_id = str(uuid.uuid4())
-                OnboardingRun.objects.filter(pk__in=batch).update(celery_task_id=task_id)
+                OnboardingRun.objects.filter(pk__in=batch).update(celery_task_id=task_id, next_attempt_at=now)
                 transaction.on_commit(lambda batch=batch, task_id=task_id: _enqueue_batch(batch, task_id))
                 recovered += batch
     if recovered:

@@ -35,7 +35,9 @@ def onboarding_run_execute(self, run_id: int) -> str:
     final = self.request.retries >= settings.PORTAL_ONBOARDING_MAX_RETRIES
     result = run_execute(run_id=run_id, final_attempt=final)
     if result is RunResult.RETRY:
-        raise self.retry(countdown=retry_countdown(self.request.retries))
+        countdown = retry_countdown(self.request.retries)
+        services.onboarding_runs_expect(run_ids=[run_id], in_seconds=countdown)
+        raise self.retry(countdown=countdown)
     # Another worker holds the lease (e.g. this is a redelivery); look again once the
     # lease would have expired, in case that worker died.
     if result is RunResult.BUSY and self.request.retries < settings.PORTAL_ONBOARDING_MAX_RETRIES:
@@ -50,7 +52,9 @@ def onboarding_batch_execute(self, run_ids: list[int]) -> dict[str, int]:
     results = batch_execute(run_ids=run_ids, final_attempt=final)
     again = [run_id for run_id, result in results.items() if result in (RunResult.RETRY, RunResult.BUSY)]
     if again and not final:
-        raise self.retry(args=[again], countdown=retry_countdown(self.request.retries))
+        countdown = retry_countdown(self.request.retries)
+        services.onboarding_runs_expect(run_ids=again, in_seconds=countdown)
+        raise self.retry(args=[again], countdown=countdown)
     counts: dict[str, int] = {}
     for result in results.values():
         counts[result.value] = counts.get(result.value, 0) + 1

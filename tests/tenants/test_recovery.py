@@ -51,6 +51,25 @@ def test_a_run_whose_lease_is_held_is_not_enqueued_again(sim_host: Any, settings
     assert services.onboarding_runs_recover() == []
 
 
+def test_a_recovered_run_is_not_enqueued_again_by_the_next_round(sim_host: Any, settings: Any) -> None:
+    settings.PORTAL_ONBOARDING_STALE_SECONDS = 60
+    lost = _lost_run(sim_host, "twice", age_seconds=120)
+
+    assert services.onboarding_runs_recover() == [lost.pk]  # its task is lost again (no commit here)
+    assert services.onboarding_runs_recover() == [], "one minute later: still within the stale limit"
+
+    OnboardingRun.objects.filter(pk=lost.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=61))
+    assert services.onboarding_runs_recover() == [lost.pk], "lost again: recovered again"
+
+
+def test_a_run_waiting_for_its_retry_is_left_to_it(sim_host: Any, settings: Any) -> None:
+    settings.PORTAL_ONBOARDING_STALE_SECONDS = 60
+    waiting = _lost_run(sim_host, "waiting", age_seconds=120)
+    services.onboarding_runs_expect(run_ids=[waiting.pk], in_seconds=240)  # a long back-off
+
+    assert services.onboarding_runs_recover() == []
+
+
 def test_beat_runs_the_recovery_every_minute() -> None:
     entry = CELERY_BEAT_SCHEDULE["onboarding-runs-recover"]
     assert entry["task"] == onboarding_runs_recover.name

@@ -40,6 +40,22 @@ def sign_out(page: Any) -> None:
     page.wait_for_url(re.compile(r".*/accounts/login/$"))
 
 
+def copy_the_secret(page: Any, element_id: str) -> str:
+    """The secret shown once in #element_id; its copy button puts exactly it on the clipboard."""
+    secret = page.wait_for_selector(f"#{element_id}").inner_text().strip()
+    assert UUID.match(secret), secret
+    page.click(f"button[data-copy-target={element_id}]")
+    page.wait_for_selector(f"button[data-copy-target={element_id}][data-copied='1']")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    return secret
+
+
+def assert_the_secret_is_gone_after_a_reload(page: Any, element_id: str, secret: str) -> None:
+    page.reload()
+    assert secret not in page.content()
+    assert page.locator(f"#{element_id}").count() == 0
+
+
 def run_status(page: Any) -> str:
     """The run's status as the progress panel shows it (queued, running, succeeded, failed)."""
     badge = page.locator("#progress > p .badge").first
@@ -131,16 +147,10 @@ def test_staff_onboards_reveals_once_and_retries_after_a_fault(
     page.wait_for_url(re.compile(r".*/tenants/e2e-alpha/tokens/\d+/reveal/$"))
     j.shot(page, "reveal-offer")
     page.click("#secret-panel button[type=submit]")
-    secret = page.wait_for_selector("#token-secret").inner_text().strip()
-    assert UUID.match(secret), secret
+    secret = copy_the_secret(page, "token-secret")
     assert "e2e-alpha@pbs!backup" in page.inner_text("#secret-panel")
-    page.click("button[data-copy-target=token-secret]")
-    page.wait_for_selector("button[data-copy-target=token-secret][data-copied='1']")
-    assert page.evaluate("navigator.clipboard.readText()") == secret
     j.shot(page, "revealed")
-    page.reload()
-    assert secret not in page.content()
-    assert page.locator("#token-secret").count() == 0
+    assert_the_secret_is_gone_after_a_reload(page, "token-secret", secret)
     assert f"by {admin.username}" in page.inner_text("#secret-panel")
     j.shot(page, "revealed-gone-after-reload")
 
@@ -242,17 +252,11 @@ def test_a_client_accepts_an_invitation_sees_backups_and_manages_a_restore_token
     client.fill("#id_name", "laptop")
     client.fill("#id_days", "7")
     client.click("#token-create-area button[type=submit]")
-    secret = client.wait_for_selector("#new-token-secret").inner_text().strip()
-    assert UUID.match(secret), secret
+    secret = copy_the_secret(client, "new-token-secret")
     assert client.url.endswith("/my/tokens/")
     assert "acme@pbs!restore-laptop" in client.inner_text("#token-list")
-    client.click("button[data-copy-target=new-token-secret]")
-    client.wait_for_selector("button[data-copy-target=new-token-secret][data-copied='1']")
-    assert client.evaluate("navigator.clipboard.readText()") == secret
     j.shot(client, "token-created")
-    client.reload()
-    assert secret not in client.content()
-    assert client.locator("#new-token-secret").count() == 0
+    assert_the_secret_is_gone_after_a_reload(client, "new-token-secret", secret)
     j.shot(client, "token-secret-gone")
     client.once("dialog", lambda dialog: dialog.accept())
     client.click("#token-list tr:has-text('restore-laptop') button.danger")

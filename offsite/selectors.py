@@ -101,11 +101,7 @@ def offsite_usage_bytes(tenant: Any) -> int | None:
     """Logical bytes of the tenant's offsite copies (sum of snapshot sizes in the target
     namespace, as last measured by the status refresh). None when the tenant has no offsite
     or it was never measured. A billing metric, like the primary per-namespace usage."""
-    values = list(
-        TenantOffsite.objects.filter(tenant=tenant).values_list("target_logical_bytes", flat=True)
-    )
-    measured = [v for v in values if v is not None]
-    return sum(measured) if measured else None
+    return offsite_usage_bytes_by_tenant([tenant.pk]).get(tenant.pk)
 
 
 def offsite_usage_bytes_by_tenant(tenant_ids: list[int]) -> dict[int, int]:

@@ -37,6 +37,7 @@ from billing.models import (
 )
 from billing.signals import usage_sampled
 from offsite.selectors import offsite_usage_bytes_by_tenant
+from portal.signals import send_logged
 from tenants.models import PbsHost, Tenant
 
 logger = logging.getLogger(__name__)
@@ -381,11 +382,7 @@ def metering_outcome_store(*, result: MeteringHostResult, outcome: HostOutcome) 
 
 def _announce_samples(sample_ids: Sequence[tuple[int, int]]) -> None:
     for tenant_id, sample_id in sample_ids:
-        for receiver, response in usage_sampled.send_robust(
-            sender=UsageSample, tenant_id=tenant_id, sample_id=sample_id
-        ):
-            if isinstance(response, Exception):
-                logger.error("usage_sampled receiver %r failed for tenant %s: %r", receiver, tenant_id, response)
+        send_logged(usage_sampled, UsageSample, tenant_id=tenant_id, sample_id=sample_id)
 
 
 def metering_run_finish(*, run_id: int) -> bool:

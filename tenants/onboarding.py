@@ -40,6 +40,7 @@ from pbsclient import PbsClient
 from pbsclient.errors import AlreadyExists, InvalidParameter, NotFound, PbsError
 from pbsclient.models import AclEntry, PruneJob, Token, User
 from portal.crypto import encrypt_secret
+from portal.signals import send_logged
 from tenants.hints import OwnershipConflict, VerificationFailed, hint_for, is_transient
 from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
 from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, tenant_names
@@ -719,11 +720,7 @@ def _finish_run(run: OnboardingRun, ctx: StepContext) -> None:
 
 
 def _announce_finished(run: OnboardingRun, tenant: Tenant) -> None:
-    for receiver, response in tenant_run_finished.send_robust(
-        sender=OnboardingRun, tenant_id=tenant.pk, run_id=run.pk, kind=run.kind
-    ):
-        if isinstance(response, Exception):
-            log.error("receiver %s of tenant_run_finished failed: %r", receiver, response)
+    send_logged(tenant_run_finished, OnboardingRun, tenant_id=tenant.pk, run_id=run.pk, kind=run.kind)
 
 
 def _fail_run(run: OnboardingRun, tenant: Tenant, actor: Any, error: str, hint: str) -> None:

@@ -30,6 +30,7 @@ from audit.services import audit_record
 from pbsclient import validation
 from pbsclient.errors import AlreadyExists, NotFound, PbsError, PbsHttpError
 from portal.crypto import decrypt_secret, encrypt_secret
+from portal.signals import send_logged
 from tenants import drift
 from tenants.hints import hint_for
 from tenants.models import (
@@ -1044,9 +1045,8 @@ def pbshost_drift_check(*, host_id: int, actor: Any = None) -> list[dict[str, An
 def _other_apps_findings(host: PbsHost) -> list[dict[str, Any]]:
     """Drift of what other apps keep on the host (offsite remotes and sync jobs)."""
     findings: list[dict[str, Any]] = []
-    for receiver, response in host_drift_checking.send_robust(sender=PbsHost, host=host):
+    for _, response in send_logged(host_drift_checking, PbsHost, host=host):
         if isinstance(response, Exception):
-            log.error("drift check of %s by %s failed: %r", host.name, receiver, response)
             findings.append(drift.finding("check-failed", host.name, f"{response}", repairable=False, tenant=None))
         else:
             findings += [{"tenant": None, **f} for f in response or []]
@@ -1066,8 +1066,5 @@ def pbshost_repair(*, host_id: int, actor: Any = None) -> list[OnboardingRun]:
     for tenant_id in tenant_ids:
         run, _ = tenant_repair(tenant_id=tenant_id, actor=actor)
         runs.append(run)
-    host = PbsHost.objects.get(pk=host_id)
-    for receiver, response in host_repair_requested.send_robust(sender=PbsHost, host=host, actor=actor):
-        if isinstance(response, Exception):
-            log.error("repair of %s by %s failed: %r", host.name, receiver, response)
+    send_logged(host_repair_requested, PbsHost, host=PbsHost.objects.get(pk=host_id), actor=actor)
     return runs

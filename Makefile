@@ -21,7 +21,7 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	scripts/ensure-system-packages run
-	$(PY) -m portal.devstack
+	$(PY) -m devstack
 
 test: $(STAMP)
 	scripts/ensure-system-packages test

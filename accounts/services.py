@@ -31,7 +31,7 @@ from accounts.models import Invitation, LoginThrottle, Role, User
 from accounts.permissions import STAFF, has_role
 from audit.models import AuditEvent
 from audit.services import audit_record
-from portal.crypto import decrypt_secret, encrypt_secret
+from core.crypto import decrypt_secret, encrypt_secret
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from accounts.permissions import (
 )
 from alerts import selectors, services
 from alerts.models import Alert, QuotaAction, QuotaState
-from billing.models import Plan
+from plans.models import Plan
 from tenants.models import Tenant
 
 

@@ -48,7 +48,7 @@ class PlanQuota(QuotaPolicyFields):
     """Quota settings of a plan, measured on the plan's metric. Empty fields use the defaults
     (80 % warning, 7 grace days, bill-overage)."""
 
-    plan = models.OneToOneField("billing.Plan", on_delete=models.CASCADE, related_name="quota")
+    plan = models.OneToOneField("plans.Plan", on_delete=models.CASCADE, related_name="quota")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -223,7 +223,7 @@ class Alert(models.Model):
 
 class TenantAlertSettings(models.Model):
     """Per-tenant alert settings: the backup-age threshold and an optional outgoing webhook.
-    The webhook secret is Fernet-encrypted (portal.crypto) and never shown again."""
+    The webhook secret is Fernet-encrypted (core.crypto) and never shown again."""
 
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="alert_settings")
     backup_max_age_hours = models.PositiveIntegerField(

@@ -37,7 +37,7 @@ from alerts.models import (
     WebhookDelivery,
 )
 from audit.services import audit_record
-from portal.crypto import decrypt_secret, encrypt_secret
+from core.crypto import decrypt_secret, encrypt_secret
 from tenants.models import Tenant, TenantToken
 
 logger = logging.getLogger(__name__)

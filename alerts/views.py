@@ -14,14 +14,11 @@ from django.views.decorators.http import require_POST
 from accounts.permissions import staff_required
 from alerts import forms, selectors, services
 from alerts.models import QuotaState
+from core.htmx import wants_partial
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
 
-
-def _fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
 
 
 @staff_required
@@ -34,7 +31,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     alerts = selectors.alerts_list(status=status or None, kind=kind or None)
     page = Paginator(alerts, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"filters": filters, "page": page, "query": _query_without_page(request)}
-    if _fragment(request):
+    if wants_partial(request):
         return render(request, "alerts/dashboard.html#alert-table", context)
     context.update(
         quota_states=selectors.quota_states_list(

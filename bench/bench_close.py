@@ -22,7 +22,8 @@ DAYS = 30
 def seed(tenants: int) -> None:
     from decimal import Decimal
 
-    from billing.models import Plan, UsageSample
+    from billing.models import UsageSample
+    from plans.models import Plan
     from tenants.models import Datastore, PbsHost, Tenant
 
     host = PbsHost.objects.create(name="pbs1", url="https://pbs1.invalid:8007", token_id="bench@pbs!metering")  # noqa: S106 (an id, not a secret)

@@ -63,8 +63,8 @@ def main() -> int:
 
         from billing import services
         from billing.models import MeteringRun
+        from core.crypto import encrypt_secret
         from pbssim import FaultConfig, Simulator
-        from portal.crypto import encrypt_secret
         from tenants.models import Datastore, PbsHost, Tenant
         from tenants.pbs import install_transport
 

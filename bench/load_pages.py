@@ -167,7 +167,8 @@ def seed(count: int) -> None:
     from django.utils import timezone
 
     from accounts.models import Role, User
-    from billing.models import Plan, UsageSample
+    from billing.models import UsageSample
+    from plans.models import Plan
     from tenants.models import Datastore, Tenant, TenantToken
 
     stores = list(Datastore.objects.select_related("host").order_by("host__name"))

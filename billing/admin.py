@@ -15,9 +15,9 @@ from billing.models import (
     MeteringGap,
     MeteringHostResult,
     MeteringRun,
-    Plan,
     UsageSample,
 )
+from plans.models import Plan
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

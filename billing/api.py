@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CLIENT, IsAccounting, can_view_tenant, has_role
 from billing import selectors, services
-from billing.models import Invoice, Plan
+from billing.models import Invoice
+from plans.models import Plan
 from tenants.models import Tenant
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.models import Plan
+from plans.models import Plan
 
 
 class CorrectionForm(forms.Form):

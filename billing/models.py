@@ -12,64 +12,15 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MinValueValidator
 from django.db import models
+
+from plans.models import Plan
 
 GIB = 2**30
 ZERO = Decimal("0")
 
 _non_negative = MinValueValidator(ZERO)
-
-
-class Plan(models.Model):
-    """A price list: what is metered and what it costs per month."""
-
-    class Metric(models.TextChoices):
-        LOGICAL = "logical", "Logical bytes (all snapshots)"
-        LATEST = "latest", "Latest snapshot per group"
-        PHYSICAL = "physical", "Physical estimate (apportioned)"
-
-    name = models.CharField(max_length=64, unique=True)
-    currency = models.CharField(
-        max_length=3,
-        default="EUR",
-        validators=[RegexValidator(r"^[A-Z]{3}$", "An ISO 4217 code, e.g. EUR.")],
-    )
-    metric = models.CharField(max_length=16, choices=Metric.choices, default=Metric.LOGICAL)
-    included_gib = models.DecimalField(
-        max_digits=12, decimal_places=2, default=Decimal("0"), validators=[_non_negative]
-    )
-    price_per_gib = models.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        default=Decimal("0"),
-        validators=[_non_negative],
-        help_text="Price per GiB-month above the included GiB.",
-    )
-    base_fee = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"), validators=[_non_negative])
-    offsite_price_per_gib = models.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        null=True,
-        blank=True,
-        validators=[_non_negative],
-        help_text="Price per GiB-month of the tenant's offsite copy (logical bytes in the offsite namespace). "
-        "Empty: offsite copies are not billed as a line of their own.",
-    )
-    minimum_charge = models.DecimalField(
-        max_digits=12, decimal_places=2, default=Decimal("0"), validators=[_non_negative]
-    )
-    is_active = models.BooleanField(
-        default=True, help_text="Retired plans keep billing their tenants but are not offered."
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 # --- metering ------------------------------------------------------------------

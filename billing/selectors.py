@@ -24,9 +24,9 @@ from billing.models import (
     MeteringGap,
     MeteringHostResult,
     MeteringRun,
-    Plan,
     UsageSample,
 )
+from plans.models import Plan
 
 # --- periods -----------------------------------------------------------------------------
 

@@ -32,12 +32,12 @@ from billing.models import (
     MeteringGap,
     MeteringHostResult,
     MeteringRun,
-    Plan,
     UsageSample,
 )
 from billing.signals import usage_sampled
+from core.signals import send_logged
 from offsite.selectors import offsite_usage_bytes_by_tenant
-from portal.signals import send_logged
+from plans.models import Plan
 from tenants.models import PbsHost, Tenant
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,9 @@ from accounts.permissions import accounting_required, has_role
 from billing import selectors, services
 from billing.export import csv_chunks
 from billing.forms import CorrectionForm, PlanForm
-from billing.models import BillingPeriod, Invoice, MeteringRun, Plan
+from billing.models import BillingPeriod, Invoice, MeteringRun
+from core.htmx import wants_partial
+from plans.models import Plan
 from tenants.models import Tenant
 
 INVOICES_PER_PAGE = 100
@@ -49,7 +51,7 @@ def period_detail(request: HttpRequest, period: str) -> HttpResponse:
     row = _period_or_404(period)
     page = Paginator(selectors.period_invoices(period=row), INVOICES_PER_PAGE).get_page(request.GET.get("page"))
     context = {"period": row, "page": page, "totals": selectors.period_totals(period=row)}
-    if request.htmx and not request.htmx.boosted:
+    if wants_partial(request):
         return render(request, "billing/period.html#invoice_table", context)
     return render(request, "billing/period.html", context)
 

@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.crypto import decrypt_secret, encrypt_secret
 from offsite import pbs as pbsops
 from offsite.models import OffsitePolicy, Remote, SourceGrant, SyncJobRecord, TenantOffsite
 from offsite.pbsformat import (
@@ -44,7 +45,6 @@ from offsite.pbsformat import (
 )
 from pbsclient import validation
 from pbsclient.errors import AlreadyExists, NotFound, PbsError
-from portal.crypto import decrypt_secret, encrypt_secret
 
 log = logging.getLogger(__name__)
 

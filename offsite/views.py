@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import staff_required
 from audit.services import audit_record
+from core.htmx import wants_partial
 from offsite import selectors, tasks
 from offsite.models import OffsitePolicy, SyncJobRecord
 
@@ -19,15 +20,11 @@ def _int_or_none(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
-
 
 @staff_required
 def overview(request: HttpRequest) -> HttpResponse:
     context = selectors.overview()
-    if _fragment(request):
+    if wants_partial(request):
         return render(request, "offsite/overview.html#jobs", context)
     return render(request, "offsite/overview.html", context)
 

@@ -48,14 +48,18 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
-    "accounts",
+    # The domain apps, lowest layer first (docs/architecture.md; checked by import-linter).
+    "core",
     "audit",
+    "accounts",
+    "plans",
     "tenants",
-    "billing",
-    "selfservice",
     "offsite",
+    "billing",
     "alerts",
-    "portal",  # management commands of the project itself (demo_seed)
+    "selfservice",
+    "portal",  # project-wide commands (rotate_encryption_keys)
+    "devstack",  # make run's demo seeding (demo_seed); talks to the simulator only when asked
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,7 @@ from accounts.http import client_ip
 from accounts.models import Invitation, Role, User
 from accounts.permissions import client_admin_required, client_required
 from billing.selectors import tenant_invoices, usage_series
+from core.htmx import wants_partial
 from selfservice import selectors, services
 from selfservice.forms import RestoreTokenForm
 from tenants.models import TenantToken
@@ -49,7 +50,7 @@ def backups(request: HttpRequest) -> HttpResponse:
     """The tenant's backup groups, live from PBS (cached a minute). HTMX gets the fragment."""
     context = {"tenant": request.tenant, "backups": selectors.tenant_backups(tenant=request.tenant)}
     template = "selfservice/backups.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_partial(request):
         template += "#backups"
     return render(request, template, context)
 
@@ -72,7 +73,7 @@ def _tokens_context(request: HttpRequest, form: RestoreTokenForm | None = None) 
 def tokens(request: HttpRequest) -> HttpResponse:
     context = _tokens_context(request)
     template = "selfservice/tokens.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_partial(request):
         template += "#token_list"
     return render(request, template, context)
 
@@ -103,7 +104,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
     context = _tokens_context(request, None if created else form)
     context["created"] = created
-    if request.htmx and not request.htmx.boosted:
+    if wants_partial(request):
         # htmx 2 does not swap 4xx/5xx responses, so a refused create is a 200 fragment.
         return render(request, "selfservice/tokens.html#create_result", context)
     return render(request, "selfservice/tokens.html", context, status=201 if created else 400)
@@ -123,7 +124,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         services.restore_token_revoke(token=token, actor=request.user, ip=client_ip(request))
     except services.RestoreTokenError as exc:
         error = str(exc)
-    if request.htmx and not request.htmx.boosted:
+    if wants_partial(request):
         context = _tokens_context(request)
         context["list_error"] = error
         return render(request, "selfservice/tokens.html#token_list", context)

@@ -28,7 +28,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsMspAdmin, IsMspStaff, IsStaffOrAccounting
 from audit.models import AuditEvent
-from billing.models import Plan
+from plans.models import Plan
 from tenants import selectors, services
 from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant, TenantToken
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from billing.models import Plan
+from plans.models import Plan
 from tenants.models import Datastore, PbsHost, Tenant
 from tenants.naming import SLUG_MAX_LENGTH
 from tenants.selectors import datastore_choices

@@ -8,7 +8,7 @@ from django.db import models
 
 class PbsHost(models.Model):
     """A PBS server the portal manages, reached with an automation token (and optionally a
-    read-only metering token). Secrets are Fernet-encrypted (portal.crypto)."""
+    read-only metering token). Secrets are Fernet-encrypted (core.crypto)."""
 
     name = models.SlugField(max_length=64, unique=True)
     url = models.URLField(help_text="Base URL, e.g. https://pbs1.example.net:8007")
@@ -107,7 +107,7 @@ class Tenant(RetentionPolicy):
     name = models.CharField(max_length=200)
     contact_name = models.CharField(max_length=200, blank=True, default="")
     contact_email = models.EmailField(blank=True, default="")
-    plan = models.ForeignKey("billing.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
+    plan = models.ForeignKey("plans.Plan", null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
     host = models.ForeignKey(PbsHost, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")
     datastore = models.ForeignKey(Datastore, null=True, blank=True, on_delete=models.PROTECT, related_name="tenants")

@@ -36,11 +36,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.crypto import encrypt_secret
+from core.signals import send_logged
 from pbsclient import PbsClient
 from pbsclient.errors import AlreadyExists, InvalidParameter, NotFound, PbsError
 from pbsclient.models import AclEntry, PruneJob, Token, User
-from portal.crypto import encrypt_secret
-from portal.signals import send_logged
 from tenants.hints import OwnershipConflict, VerificationFailed, hint_for, is_transient
 from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
 from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, tenant_names

@@ -17,8 +17,8 @@ from typing import Any, Literal
 import httpx
 from django.conf import settings
 
+from core.crypto import decrypt_secret
 from pbsclient import AsyncPbsClient, PbsClient
-from portal.crypto import decrypt_secret
 from tenants.models import PbsHost
 
 Purpose = Literal["automation", "metering"]

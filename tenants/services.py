@@ -2,7 +2,7 @@
 
 Every service takes keyword-only arguments, validates before it writes, and records staff
 actions and PBS mutations in the audit trail in the same transaction as their effect.
-Secrets are encrypted at rest (portal.crypto) and never logged, audited or enqueued.
+Secrets are encrypted at rest (core.crypto) and never logged, audited or enqueued.
 
 The database holds the desired state; PBS is converged to it (tenants.onboarding). A
 lifecycle action first commits the new desired state with its audit row, then converges
@@ -27,10 +27,10 @@ from django.utils import timezone
 
 from accounts.permissions import can_view_tenant
 from audit.services import audit_record
+from core.crypto import decrypt_secret, encrypt_secret
+from core.signals import send_logged
 from pbsclient import validation
 from pbsclient.errors import AlreadyExists, NotFound, PbsError, PbsHttpError
-from portal.crypto import decrypt_secret, encrypt_secret
-from portal.signals import send_logged
 from tenants import drift
 from tenants.hints import hint_for
 from tenants.models import (

@@ -16,7 +16,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
 from accounts.permissions import admin_required, staff_or_accounting_required, staff_required
-from billing.models import Plan
+from core.htmx import wants_partial
+from plans.models import Plan
 from tenants import selectors, services
 from tenants.forms import (
     DatastoreForm,
@@ -35,13 +36,9 @@ from tenants.onboarding import STEP_LABELS
 PAGE_SIZE = 50
 
 
-def _is_fragment(request: HttpRequest) -> bool:
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted
-
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
-    if _is_fragment(request):
+    if wants_partial(request):
         return HttpResponseClientRedirect(url)
     return redirect(url)
 
@@ -96,7 +93,7 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
         "statuses": Tenant.Status.choices,
         "can_edit": request.user.is_msp_staff,
     }
-    template = "tenants/list.html#results" if _is_fragment(request) else "tenants/list.html"
+    template = "tenants/list.html#results" if wants_partial(request) else "tenants/list.html"
     return render(request, template, context)
 
 
@@ -200,7 +197,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "finished": finished,
         "backup_token": backup_token,
     }
-    if _is_fragment(request):
+    if wants_partial(request):
         response = render(request, "tenants/run.html#progress", context)
         if finished:
             stop = HttpResponseStopPolling(response.content)
@@ -359,7 +356,7 @@ def token_reveal(request: HttpRequest, slug: str, token_id: int) -> HttpResponse
         except ValidationError as exc:
             context["refused"] = _errors_text(exc)
         token.refresh_from_db()
-    template = "tenants/reveal.html#secret" if _is_fragment(request) else "tenants/reveal.html"
+    template = "tenants/reveal.html#secret" if wants_partial(request) else "tenants/reveal.html"
     response = render(request, template, context)
     # The page may carry a secret: never cache it anywhere.
     response["Cache-Control"] = "no-store"
@@ -414,7 +411,7 @@ def tenant_drift(request: HttpRequest, slug: str) -> HttpResponse:
     except services.LifecycleError as exc:
         _lifecycle_message(request, exc)
     tenant.refresh_from_db()
-    if _is_fragment(request):
+    if wants_partial(request):
         return render(request, "tenants/detail.html#drift", {"tenant": tenant, "onboarded": True})
     return redirect("tenants:detail", slug=slug)
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.utils import timezone
 
 from accounts.models import Role, User
-from portal.crypto import encrypt_secret
+from core.crypto import encrypt_secret
 from tenants.models import Datastore, PbsHost, Tenant, TenantToken
 
 # A password that passes the project's validators (12+ chars, not common, not numeric).

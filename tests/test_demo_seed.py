@@ -9,9 +9,9 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
-from billing.models import Plan
 from pbssim import Simulator
 from pbssim.demo import seed_demo
+from plans.models import Plan
 from tenants.models import OnboardingRun, PbsHost, Tenant
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import Role, User
 from audit.models import AuditEvent
-from portal.crypto import decrypt_secret
+from core.crypto import decrypt_secret
 from tests.factories import DEFAULT_PASSWORD, make_user
 
 

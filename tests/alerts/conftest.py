@@ -22,7 +22,7 @@ def alert_settings(settings: Any) -> Any:
 
 
 def make_plan(**fields: Any) -> Any:
-    from billing.models import Plan
+    from plans.models import Plan
 
     defaults: dict[str, Any] = {"name": f"plan-{Plan.objects.count() + 1}", "metric": "logical"}
     defaults.update(fields)

@@ -7,7 +7,8 @@ import itertools
 from decimal import Decimal
 from typing import Any
 
-from billing.models import Plan, UsageSample
+from billing.models import UsageSample
+from plans.models import Plan
 from tenants.models import Tenant
 from tests.factories import make_tenant
 

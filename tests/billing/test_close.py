@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing import services
-from billing.models import BillingPeriod, CreditNote, DocumentFrozen, Invoice, InvoiceLine, Plan
+from billing.models import BillingPeriod, CreditNote, DocumentFrozen, Invoice, InvoiceLine
+from plans.models import Plan
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 
 pytestmark = pytest.mark.django_db

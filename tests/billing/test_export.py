@@ -128,7 +128,7 @@ def test_other_roles_cannot_download(client, request, role_fixture: str) -> None
 
 @pytest.mark.django_db
 def test_the_physical_metric_is_exported_as_an_estimate(tmp_path: Path) -> None:
-    from billing.models import Plan
+    from plans.models import Plan
 
     tenant = make_billed_tenant(plan=make_plan(metric=Plan.Metric.PHYSICAL, price_per_gib="1"), slug="phys")
     make_sample(tenant=tenant, day=dt.date(2025, 1, 1), logical=8 * GIB, physical=2 * GIB)

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing import selectors, services
-from billing.models import Invoice, MeteringHostResult, MeteringRun, Plan
+from billing.models import Invoice, MeteringHostResult, MeteringRun
+from plans.models import Plan
 from tests.billing.factories import GIB, make_billed_tenant, make_plan, make_sample
 from tests.factories import make_host
 

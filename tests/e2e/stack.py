@@ -156,7 +156,7 @@ class Stack:
                 for role, login in self.logins.items()
             ]
             commands.append(
-                self._popen_manage(["shell", "-c", "from portal.demo import demo_plans_ensure; demo_plans_ensure()"])
+                self._popen_manage(["shell", "-c", "from devstack.demo import demo_plans_ensure; demo_plans_ensure()"])
             )
             for command in commands:
                 self._finish(command)

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db.models import Count
 
+from core.crypto import decrypt_secret
 from pbsclient import PbsClient
 from pbsclient.errors import PbsError
 from pbssim import FaultConfig
-from portal.crypto import decrypt_secret
 from tenants import services
 from tenants.models import AclGrant, OnboardingRun, Tenant, TenantToken
 from tenants.naming import PORTAL_COMMENT_PREFIX, tenant_names

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.crypto import decrypt_secret
 from pbsclient import PbsClient
-from portal.crypto import decrypt_secret
 from tenants.pbs import client_for_host
 from tests.infra.tasks import pbs_version
 

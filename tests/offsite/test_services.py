@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 
 from alerts.models import Alert
 from audit.models import AuditEvent
+from core.crypto import decrypt_secret
 from offsite import selectors, services
 from offsite.models import OffsitePolicy, Remote, SourceGrant, SyncJobRecord, TenantOffsite
 from pbsclient.errors import NotFound
-from portal.crypto import decrypt_secret
 from tenants.pbs import client_for_host
 from tests.offsite.conftest import DAY, Hosts
 
@@ -133,7 +133,7 @@ def _limited_automation_token(hosts: Hosts, extra: tuple[tuple[str, str], ...] =
             dst.acl_update(path="/remote/portal-pbs1", role="RemoteAudit", auth_id=auth_id)
             for path, role in extra:
                 dst.acl_update(path=path, role=role, auth_id=auth_id)
-    from portal.crypto import encrypt_secret
+    from core.crypto import encrypt_secret
 
     hosts.dst.token_id = "portal@pbs!auto"
     hosts.dst.token_secret_enc = encrypt_secret(secret)

@@ -87,7 +87,7 @@ def test_backups_are_read_from_pbs_at_most_once_a_minute_per_tenant(sim_tenants)
 
 @pytest.mark.django_db
 def test_backups_read_with_the_metering_token_when_there_is_one(sim_tenants) -> None:
-    from portal.crypto import encrypt_secret
+    from core.crypto import encrypt_secret
 
     host = sim_tenants.host
     host.metering_token_id = "metering@pbs!read"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from django.db import close_old_connections, connection
 
+from core.crypto import decrypt_secret
 from pbsclient import PbsClient
 from pbsclient.errors import PbsHttpError
 from pbssim import FaultConfig
-from portal.crypto import decrypt_secret
 from tenants import services
 from tenants.models import OnboardingRun, Tenant, TenantToken
 from tenants.onboarding import ONBOARD_STEPS

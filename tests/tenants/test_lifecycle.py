@@ -9,8 +9,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from audit.models import AuditEvent
+from core.crypto import decrypt_secret
 from pbsclient.errors import AuthenticationFailed, PbsHttpError
-from portal.crypto import decrypt_secret
 from tenants import services
 from tenants.models import AclGrant, OnboardingRun, Tenant, TenantToken
 from tenants.onboarding import RunResult, run_execute

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from audit.models import AuditEvent
-from portal.crypto import decrypt_secret
+from core.crypto import decrypt_secret
 from tenants import services
 from tenants.models import AclGrant, OnboardingRun, Tenant, TenantToken
 from tenants.onboarding import ONBOARD_STEPS, RunResult, run_execute

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
-from portal.crypto import decrypt_secret
+from core.crypto import decrypt_secret
 from tenants.models import PbsHost
 from tenants.pbs import install_transport, uninstall_transport
 

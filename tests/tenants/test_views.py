@@ -148,7 +148,7 @@ def test_onboarding_from_the_form_shows_live_progress_until_done(
 def test_reveal_is_post_only_and_once(client: Any, staff_user: Any, onboard: Any) -> None:
     tenant = onboard("acme")
     token = TenantToken.objects.get(tenant=tenant, revoked_at__isnull=True)
-    from portal.crypto import decrypt_secret
+    from core.crypto import decrypt_secret
 
     secret = decrypt_secret(token.secret_enc)
     client.force_login(staff_user)

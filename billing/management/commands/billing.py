@@ -17,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import selectors, services
 from billing.export import csv_chunks
-from billing.models import Invoice, MeteringRun, Plan
+from billing.models import Invoice, MeteringRun
+from plans.models import Plan
 
 
 class Command(BaseCommand):

@@ -24,11 +24,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
-from pbsclient import validation
-from pbsclient.errors import PbsError
-from tenants import selectors, services
-from tenants.hints import hint_for
-from tenants.management.commands._output import (
+from core.commands import (
     EXIT_USAGE,
     emit,
     fail,
@@ -36,6 +32,10 @@ from tenants.management.commands._output import (
     read_secret_file,
     validation_message,
 )
+from pbsclient import validation
+from pbsclient.errors import PbsError
+from tenants import selectors, services
+from tenants.hints import hint_for
 from tenants.models import PbsHost
 from tenants.pbs import client_for_values
 

@@ -23,9 +23,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 
-from billing.models import Plan
-from tenants import selectors, services
-from tenants.management.commands._output import (
+from core.commands import (
     EXIT_USAGE,
     check_new_file,
     emit,
@@ -34,6 +32,8 @@ from tenants.management.commands._output import (
     validation_message,
     write_new_private_file,
 )
+from plans.models import Plan
+from tenants import selectors, services
 from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant, TenantToken
 from tenants.onboarding import RunResult, runs_drive
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from portal import demo
+from devstack import demo
 
 
 class Command(BaseCommand):

@@ -26,8 +26,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import models, transaction
 
 from audit.services import audit_record
-from portal.crypto import SecretUnreadable, rotate_secret
-from tenants.management.commands._output import emit, fail
+from core.commands import emit, fail
+from core.crypto import SecretUnreadable, rotate_secret
 
 BATCH_SIZE = 500
 

@@ -17,7 +17,7 @@ from django.db import transaction
 
 from accounts.models import Role, User
 from audit.services import audit_record
-from billing.models import Plan
+from plans.models import Plan
 from tenants import services as tenant_services
 from tenants.models import Datastore, PbsHost, Tenant
 from tenants.pbs import client_for_host

@@ -1,7 +1,7 @@
 # Thin wrapper: every target is one command a developer or CI runs.
 #   make run    the whole portal on this machine (SQLite, private Redis, two simulated PBS hosts)
 #   make test   the whole test suite (starts private Redis, PostgreSQL, Celery, Chromium itself)
-#   make check  ruff, mypy, Django checks, migrations up to date
+#   make check  ruff, mypy, import-linter layer contracts, Django checks, migrations up to date
 #   make bench  every benchmark under bench/, one table
 SHELL := /bin/bash
 VENV ?= .venv
@@ -30,6 +30,7 @@ test: $(STAMP)
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	PORTAL_CACHE_REDIS=0 $(PY) manage.py check
 	PORTAL_CACHE_REDIS=0 $(PY) manage.py makemigrations --check --dry-run
 

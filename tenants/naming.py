@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -33,15 +34,20 @@ PORTAL_COMMENT_PREFIX = "pbs-portal tenant"
 
 @dataclass(frozen=True)
 class TenantNames:
-    """The PBS names of one tenant."""
+    """The PBS names of one tenant: derived from the settings before it exists, read from its
+    stored columns after (``stored_names``)."""
 
     slug: str
     realm: str
     parent: str
+    # Set by ``stored_names``: the names the tenant was created with win over derived ones.
+    stored_userid: str = ""
+    stored_namespace: str = ""
+    stored_prune_job_id: str = ""
 
     @property
     def userid(self) -> str:
-        return f"{self.slug}@{self.realm}"
+        return self.stored_userid or f"{self.slug}@{self.realm}"
 
     @property
     def backup_token_name(self) -> str:
@@ -53,11 +59,13 @@ class TenantNames:
 
     @property
     def namespace(self) -> str:
+        if self.stored_namespace:
+            return self.stored_namespace
         return f"{self.parent}/{self.slug}" if self.parent else self.slug
 
     @property
     def prune_job_id(self) -> str:
-        return f"{PRUNE_JOB_PREFIX}{self.slug}"
+        return self.stored_prune_job_id or f"{PRUNE_JOB_PREFIX}{self.slug}"
 
     @property
     def user_comment(self) -> str:
@@ -82,6 +90,22 @@ def tenant_names(slug: str) -> TenantNames:
         slug=slug,
         realm=settings.PORTAL_PBS_REALM,
         parent=settings.PORTAL_NAMESPACE_PARENT.strip("/"),
+    )
+
+
+def stored_names(tenant: Any) -> TenantNames:
+    """The PBS names a tenant was created with, from its stored columns. Every reader after
+    creation uses these: changing PORTAL_PBS_REALM or PORTAL_NAMESPACE_PARENT later renames
+    nothing that exists (only tenants created afterwards get the new names)."""
+    userid, namespace = tenant.pbs_userid, tenant.namespace
+    derived = tenant_names(tenant.slug)
+    return TenantNames(
+        slug=tenant.slug,
+        realm=userid.rsplit("@", 1)[1] if "@" in userid else derived.realm,
+        parent=namespace.rsplit("/", 1)[0] if "/" in namespace else ("" if namespace else derived.parent),
+        stored_userid=userid,
+        stored_namespace=namespace,
+        stored_prune_job_id=tenant.prune_job_id,
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from tenants.management.commands.rotate_encryption_keys import encrypted_fields
+from portal.management.commands.rotate_encryption_keys import encrypted_fields
 
 from accounts.models import Role
 from audit.models import AuditEvent

@@ -10,7 +10,8 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCT_DIRS = ["portal", "accounts", "audit", "tenants", "billing", "selfservice", "offsite", "alerts",
+PRODUCT_DIRS = ["portal", "core", "plans", "devstack", "accounts", "audit", "tenants", "billing", "selfservice",
+                "offsite", "alerts",
                 "pbsclient", "pbssim", "templates", "static"]
 
 

@@ -21,22 +21,22 @@ venv: $(STAMP)
 
 run: $(STAMP)
 	scripts/ensure-system-packages run
-	$(PY) -m devstack
+	DJANGO_DEBUG=1 $(PY) -m devstack
 
 test: $(STAMP)
 	scripts/ensure-system-packages test
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+	DJANGO_DEBUG=1 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
-	PORTAL_CACHE_REDIS=0 $(PY) manage.py check
-	PORTAL_CACHE_REDIS=0 $(PY) manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=1 PORTAL_CACHE_REDIS=0 $(PY) manage.py check
+	DJANGO_DEBUG=1 PORTAL_CACHE_REDIS=0 $(PY) manage.py makemigrations --check --dry-run
 
 bench: $(STAMP)
 	scripts/ensure-system-packages run
-	$(PY) bench/run_all.py
+	DJANGO_DEBUG=1 $(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) var test-output

@@ -33,6 +33,7 @@ SIM_PORTS = (8007, 8008)
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    env["DJANGO_DEBUG"] = "1"  # make run is development mode, asked for explicitly
     env.setdefault("REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/0")
     env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
     env["PYTHONUNBUFFERED"] = "1"

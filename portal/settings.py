@@ -1,9 +1,10 @@
 """Settings for the PBS portal, read from the environment.
 
-Development defaults are safe and need nothing (SQLite under var/, console
-mail, eager-free Celery on a local Redis). Production sets DJANGO_DEBUG=0 and
-provides DJANGO_SECRET_KEY, DATABASE_URL, REDIS_URL, PORTAL_ENCRYPTION_KEYS and
-DJANGO_ALLOWED_HOSTS; every variable is documented in docs/configuration.md.
+The defaults are production's: without DJANGO_DEBUG=1 the portal refuses to start
+unless DJANGO_SECRET_KEY and PORTAL_ENCRYPTION_KEYS are set. Development mode
+(DJANGO_DEBUG=1, asked for by `make run` and the tests) needs nothing else: SQLite
+under var/, console mail, a local Redis, keys derived from a public development
+secret. Every variable is documented in docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from portal.env import (
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Production unless development is asked for: `make run`, `make test` and the test settings
+# set DJANGO_DEBUG=1 explicitly; a forgotten variable never serves debug pages.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"  # noqa: S105 - refused when DEBUG=0
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else None)
 if not DEBUG and SECRET_KEY == _DEV_SECRET:

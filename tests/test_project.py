@@ -36,7 +36,7 @@ def test_pbsclient_type_checks_strictly() -> None:
 
 
 def test_models_and_migrations_agree(tmp_path: Path) -> None:
-    env = _clean_env(PORTAL_CACHE_REDIS="0", PORTAL_VAR_DIR=str(tmp_path))
+    env = _clean_env(DJANGO_DEBUG="1", PORTAL_CACHE_REDIS="0", PORTAL_VAR_DIR=str(tmp_path))
     result = _run(sys.executable, "manage.py", "makemigrations", "--check", "--dry-run", env=env)
     assert result.returncode == 0, "models changed without a migration:\n" + result.stdout + result.stderr
 
@@ -53,6 +53,18 @@ def test_deploy_checks_are_clean_with_production_settings(tmp_path: Path) -> Non
     )
     result = _run(sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_djangos_debug_variable_it_runs_as_production(tmp_path: Path) -> None:
+    """Debug pages, the public development secret and a derived encryption key are for
+    development only, which must be asked for (DJANGO_DEBUG=1)."""
+    result = _run(sys.executable, "manage.py", "check", env=_clean_env(PORTAL_VAR_DIR=str(tmp_path)))
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY is required" in result.stderr
+    env = _clean_env(PORTAL_VAR_DIR=str(tmp_path), DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2)
+    result = _run(sys.executable, "manage.py", "check", env=env)
+    assert result.returncode != 0
+    assert "PORTAL_ENCRYPTION_KEYS must be set" in result.stderr
 
 
 def test_production_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:

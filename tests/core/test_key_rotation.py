@@ -10,11 +10,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from portal.management.commands.rotate_encryption_keys import encrypted_fields
 
 from accounts.models import Role
 from audit.models import AuditEvent
 from core.crypto import SecretUnreadable, decrypt_secret, encrypt_secret
+from portal.management.commands.rotate_encryption_keys import encrypted_fields
 from tenants.models import PbsHost, TenantToken
 from tests.factories import make_datastore, make_host, make_tenant, make_token, make_user
 

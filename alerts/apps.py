@@ -5,12 +5,14 @@ class AlertsConfig(AppConfig):
     name = "alerts"
 
     def ready(self) -> None:
-        # Quotas are evaluated after every stored metering sample. The billing app sends the
-        # signal; until it exists there is nothing to listen to.
-        try:
-            from billing.signals import usage_sampled
-        except ImportError:
-            return
-        from alerts.receivers import on_usage_sampled
+        from alerts import receivers
+        from billing.signals import usage_sampled
+        from offsite.signals import offsite_staleness_refreshed
 
-        usage_sampled.connect(on_usage_sampled, dispatch_uid="alerts.quota_on_usage_sampled")
+        # Quotas are evaluated after every stored metering sample.
+        usage_sampled.connect(receivers.on_usage_sampled, dispatch_uid="alerts.quota_on_usage_sampled")
+        # The offsite_stale alert follows every staleness refresh at once (the hourly sweep
+        # catches what a lost signal missed); one function decides for both.
+        offsite_staleness_refreshed.connect(
+            receivers.on_offsite_staleness_refreshed, dispatch_uid="alerts.offsite_stale_on_refresh"
+        )

@@ -38,6 +38,7 @@ from alerts.models import (
 )
 from audit.services import audit_record
 from core.crypto import decrypt_secret, encrypt_secret
+from offsite.models import TenantOffsite
 from tenants.models import Tenant, TenantToken
 
 logger = logging.getLogger(__name__)
@@ -1091,45 +1092,49 @@ def tenant_backup_health_check(
 
 
 def offsite_key(policy_id: int) -> str:
-    """The alert key of one offsite policy's copy of a tenant (shared with the offsite app)."""
+    """The alert key of one offsite policy's copy of a tenant."""
     return f"policy-{policy_id}"
 
 
-def offsite_staleness_alerts_sync(*, now: datetime | None = None) -> int:
-    """Raise an ``offsite_stale`` alert per stale offsite membership (offsite app's flag, set by
-    its status refresh) and resolve those whose copy caught up. Returns open stale count."""
-    from django.apps import apps
+def offsite_stale_alert_sync(*, membership: TenantOffsite, now: datetime | None = None) -> bool:
+    """The one rule for a tenant's ``offsite_stale`` alert of one policy: open (or keep) it while
+    the copy is stale, resolve it once it caught up. Called for each membership offsite's status
+    refresh just re-computed (through ``offsite_staleness_refreshed``) and by the hourly sweep.
+    Returns whether the copy is stale."""
+    key = offsite_key(membership.policy_id)
+    if not membership.stale or membership.tenant.status != Tenant.Status.ACTIVE:
+        alert_resolve(tenant=membership.tenant, kind=Alert.Kind.OFFSITE_STALE, key=key, now=now)
+        return False
+    alert_raise(
+        tenant=membership.tenant, kind=Alert.Kind.OFFSITE_STALE, key=key,
+        title="Offsite copy is behind",
+        message=membership.stale_reason or "The offsite copy is older than the policy allows.",
+        severity=Alert.Severity.WARNING, now=now,
+        detail={
+            "policy_id": membership.policy_id,
+            "source_newest_at": membership.source_newest_at.isoformat() if membership.source_newest_at else None,
+            "target_newest_at": membership.target_newest_at.isoformat() if membership.target_newest_at else None,
+        },
+    )  # fmt: skip
+    return True
 
-    try:
-        membership_model = apps.get_model("offsite", "TenantOffsite")
-    except LookupError:
-        return 0
+
+def offsite_staleness_alerts_sync(*, now: datetime | None = None) -> int:
+    """Hourly sweep: the alert of every offsite membership follows its stale flag (set by
+    offsite's status refresh), and alerts of memberships that no longer exist are resolved.
+    Returns the number of stale copies."""
     now = _now(now)
-    rows = membership_model.objects.filter(tenant__status=Tenant.Status.ACTIVE).select_related(
-        "tenant", "policy"
-    )
-    stale_keys: dict[int, set[str]] = {}
-    for membership in rows.filter(stale=True):
-        key = offsite_key(membership.policy_id)
-        stale_keys.setdefault(membership.tenant_id, set()).add(key)
-        alert_raise(
-            tenant=membership.tenant, kind=Alert.Kind.OFFSITE_STALE, key=key,
-            title="Offsite copy is behind",
-            message=membership.stale_reason or "The offsite copy is older than the policy allows.",
-            severity=Alert.Severity.WARNING, now=now,
-            detail={
-                "policy_id": membership.policy_id,
-                "source_newest_at": membership.source_newest_at.isoformat() if membership.source_newest_at else None,
-                "target_newest_at": membership.target_newest_at.isoformat() if membership.target_newest_at else None,
-            },
-        )
-    open_alerts = Alert.objects.filter(kind=Alert.Kind.OFFSITE_STALE, status=Alert.Status.OPEN).select_related(
-        "tenant"
-    )
-    for alert in open_alerts:
-        if alert.key not in stale_keys.get(alert.tenant_id, set()):
+    kept: dict[int, set[str]] = {}
+    stale = 0
+    for membership in TenantOffsite.objects.select_related("tenant", "policy"):
+        if offsite_stale_alert_sync(membership=membership, now=now):
+            stale += 1
+            kept.setdefault(membership.tenant_id, set()).add(offsite_key(membership.policy_id))
+    orphans = Alert.objects.filter(kind=Alert.Kind.OFFSITE_STALE, status=Alert.Status.OPEN).select_related("tenant")
+    for alert in orphans:
+        if alert.key not in kept.get(alert.tenant_id, set()):
             alert_resolve(tenant=alert.tenant, kind=alert.kind, key=alert.key, now=now)
-    return sum(len(keys) for keys in stale_keys.values())
+    return stale
 
 
 def host_backup_health_check(*, host_id: int, client: Any = None, now: datetime | None = None) -> int:

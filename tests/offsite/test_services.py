@@ -261,7 +261,7 @@ def test_staleness_flags_a_copy_that_missed_old_snapshots_and_clears_after_a_run
     assert selectors.host_offsite_summary(hosts.dst)["stale_tenants"] == 1
 
     alert = Alert.objects.get(tenant=acme, kind="offsite_stale")
-    assert (alert.key, alert.status) == ("pbs2/store2", "open")
+    assert (alert.key, alert.status) == (f"policy-{policy.pk}", "open")
 
     services.sync_job_run(record=SyncJobRecord.objects.get(policy=policy))
     services.offsite_status_refresh(host=hosts.dst)

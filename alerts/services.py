@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
@@ -39,7 +41,9 @@ from alerts.models import (
 from audit.services import audit_record
 from core.crypto import decrypt_secret, encrypt_secret
 from offsite.models import TenantOffsite
+from pbsclient.errors import NotFound, PbsConnectionError, PbsError
 from tenants.models import Tenant, TenantToken
+from tenants.services import LifecycleError, tenant_writes_set
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +197,7 @@ def _is_user(actor: Any) -> bool:
 
 
 def _reevaluate_later(tenant_ids: list[int]) -> None:
-    from alerts import tasks
+    from alerts import tasks  # tasks import this module: a real cycle, resolved at call time
 
     for tenant_id in tenant_ids:
         tasks.quota_evaluate.delay(tenant_id)
@@ -291,7 +295,7 @@ def tenant_usage_sampled(*, tenant_id: int, sample_id: int, now: datetime | None
 
 
 def _enforcement_sync_later(tenant_id: int) -> None:
-    from alerts import tasks
+    from alerts import tasks  # tasks import this module: a real cycle, resolved at call time
 
     tasks.quota_enforcement_sync.delay(tenant_id)
 
@@ -463,20 +467,6 @@ def tenant_privileges_problems(
     return problems
 
 
-def _writes_set_hook() -> Any:
-    """tenants.services.tenant_writes_set: the one mechanism that stops and restores writes
-    (shared with suspension; it keeps Tenant.writes_blocked, which the drift check honours)."""
-    from tenants import services as tenant_services
-
-    hook = getattr(tenant_services, "tenant_writes_set", None)
-    if hook is None:
-        raise RuntimeError(
-            "tenants.services.tenant_writes_set is missing: quota enforcement stops and restores "
-            "writes through it"
-        )
-    return hook
-
-
 def _quota_block_reason(state: QuotaState) -> str:
     return (
         f"{QUOTA_BLOCK_REASON_PREFIX} {state.state}, {_gib(state.usage_bytes)} used "
@@ -519,14 +509,15 @@ def quota_enforcement_sync(
     if not want_blocked and foreign_block:
         return record(writes_blocked=False, writes_changed_at=now, pbs_error="")
 
-    from tenants.services import LifecycleError
 
     # tenant_writes_set does nothing when its flag already matches; if PBS still differs then
     # (an earlier attempt failed half-way), a tenants repair run converges it.
     flag_already_set = tenant.writes_blocked == want_blocked
     try:
         if not (want_blocked and foreign_block):
-            _writes_set_hook()(
+            # The one mechanism that stops and restores writes (shared with suspension; it keeps
+            # Tenant.writes_blocked, which the drift check honours).
+            tenant_writes_set(
                 tenant_id=tenant.pk, allowed=not want_blocked,
                 reason=_quota_block_reason(state) if want_blocked else "quota: back within the limits",
             )
@@ -681,7 +672,7 @@ def alert_resolve_all_except(
 def _notices_queue(*, alert: Alert, event: str, now: datetime) -> None:
     """Queue the e-mail and the webhook deliveries for an announcement (inside the caller's
     transaction; sending happens after commit)."""
-    from alerts import tasks
+    from alerts import tasks  # tasks import this module: a real cycle, resolved at call time
 
     alert_id = alert.pk
     transaction.on_commit(lambda: tasks.alert_email_send.delay(alert_id, event))
@@ -692,7 +683,6 @@ def _notices_queue(*, alert: Alert, event: str, now: datetime) -> None:
 
 def alert_email_send(*, alert_id: int, event: str) -> int:
     """Mail one announcement to the tenant's contacts and to MSP staff. Returns messages sent."""
-    from django.core.mail import EmailMessage
 
     alert = Alert.objects.select_related("tenant").filter(pk=alert_id).first()
     if alert is None:
@@ -772,7 +762,6 @@ def tenant_alert_settings_set(
 
 
 def _url_host(url: str) -> str:
-    from urllib.parse import urlsplit
 
     # Only the host is recorded: webhook URLs of ticketing tools often carry a token.
     return urlsplit(url).hostname or ""
@@ -941,7 +930,7 @@ def webhook_deliveries_requeue_stale(
     *, now: datetime | None = None, stale_after: timedelta = timedelta(hours=2)
 ) -> int:
     """Re-enqueue pending deliveries whose task was lost (no attempt for a long time)."""
-    from alerts import tasks
+    from alerts import tasks  # tasks import this module: a real cycle, resolved at call time
 
     now = _now(now)
     cutoff = now - stale_after
@@ -1010,7 +999,6 @@ def verification_failures_evaluate(
 
 def _tenant_namespaces(client: Any, tenant: Tenant) -> list[str]:
     """The tenant's namespace and those below it."""
-    from pbsclient.errors import NotFound
 
     store = tenant.datastore.name
     try:
@@ -1140,7 +1128,6 @@ def offsite_staleness_alerts_sync(*, now: datetime | None = None) -> int:
 def host_backup_health_check(*, host_id: int, client: Any = None, now: datetime | None = None) -> int:
     """One pass over a host's active tenants with one client. Returns tenants checked; a
     tenant whose check fails is recorded and the pass goes on."""
-    from pbsclient.errors import PbsConnectionError, PbsError
     from tenants.models import PbsHost
 
     now = _now(now)

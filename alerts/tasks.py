@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from alerts import services
+from core.transient import retry_if_transient
 
 logger = logging.getLogger(__name__)
 
@@ -18,39 +19,17 @@ WEBHOOK_BACKOFF_BASE_SECONDS = 30
 WEBHOOK_BACKOFF_MAX_SECONDS = 3600
 
 
-def _transient_pbs_errors() -> tuple[type[BaseException], ...]:
-    try:
-        from pbsclient.errors import PbsConnectionError, ServerError
-    except ImportError:  # pbsclient not installed yet: nothing to retry on
-        return ()
-    return (PbsConnectionError, ServerError, services.QuotaEnforcementError)
-
-
 @shared_task(acks_late=True, ignore_result=True)
 def quota_evaluate(tenant_id: int, sample_id: int | None = None) -> None:
     """Evaluate a tenant's quota (after a metering sample, or after its limits changed)."""
-    from tenants.models import Tenant
-
-    if not Tenant.objects.filter(pk=tenant_id).exists():
-        return
-    if sample_id is None:
-        services.quota_evaluate_tenant(tenant_id=tenant_id, trigger="re-evaluation")
-    else:
-        services.tenant_usage_sampled(tenant_id=tenant_id, sample_id=sample_id)
+    services.quota_evaluate_requested(tenant_id=tenant_id, sample_id=sample_id)
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=_transient_pbs_errors(),
-    retry_backoff=30,
-    retry_backoff_max=1800,
-    retry_jitter=True,
-    max_retries=8,
-)
-def quota_enforcement_sync(tenant_id: int) -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=8)
+def quota_enforcement_sync(self, tenant_id: int) -> None:
     """Make PBS write rights match the tenant's quota state (idempotent)."""
-    services.quota_enforcement_sync(tenant_id=tenant_id)
+    with retry_if_transient(self, base=30, cap=1800):
+        services.quota_enforcement_sync(tenant_id=tenant_id)
 
 
 @shared_task(
@@ -70,7 +49,7 @@ def webhook_backoff_seconds(retries: int) -> float:
 def webhook_deliver(self, delivery_id: int) -> None:
     """One delivery attempt; on a retryable failure, try again later with exponential backoff
     until PORTAL_WEBHOOK_MAX_ATTEMPTS attempts were made (the row counts them)."""
-    max_attempts = int(getattr(settings, "PORTAL_WEBHOOK_MAX_ATTEMPTS", 8))
+    max_attempts = settings.PORTAL_WEBHOOK_MAX_ATTEMPTS
     final = self.request.retries + 1 >= max_attempts
     outcome = services.webhook_delivery_attempt(delivery_id=delivery_id, final=final)
     if outcome.status != "retry":
@@ -92,14 +71,7 @@ def alerts_hourly_check() -> None:
     """Hourly: one backup-health pass per PBS host (newest snapshot times, verification
     states), offsite staleness alerts from the offsite app's flags, and re-enqueue webhook
     deliveries whose task was lost."""
-    from tenants.models import PbsHost, Tenant
-
-    host_ids = (
-        PbsHost.objects.filter(enabled=True, tenants__status=Tenant.Status.ACTIVE)
-        .values_list("pk", flat=True)
-        .distinct()
-    )
-    for host_id in host_ids:
+    for host_id in services.alerts_hourly_host_ids():
         host_backup_health_check.delay(host_id)
     services.offsite_staleness_alerts_sync()
     services.webhook_deliveries_requeue_stale()

@@ -39,3 +39,8 @@ def tenant_invitations_open(*, tenant_id: int) -> QuerySet[Invitation]:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def user_by_id(user_id: int | None) -> User | None:
+    """The user a task acts for (its id travels in the task's arguments); None if gone."""
+    return User.objects.filter(pk=user_id).first() if user_id else None

@@ -452,3 +452,16 @@ def export_rows(*, period: BillingPeriod, chunk_size: int = 2000) -> Iterator[tu
 def export_dicts(*, period: BillingPeriod) -> Iterator[dict[str, Any]]:
     for row in export_rows(period=period):
         yield dict(zip(EXPORT_COLUMNS, row, strict=True))
+
+
+def metering_run_pending_chunks(*, run: MeteringRun) -> list[tuple[int, list[int]]]:
+    """(host id, tenant ids) of each chunk of a metering run still to be measured."""
+    return list(
+        MeteringHostResult.objects.filter(run=run, status=MeteringHostResult.Status.PENDING).values_list(
+            "host_id", "tenant_ids"
+        )
+    )
+
+
+def metering_run_exists(*, run_id: int) -> bool:
+    return MeteringRun.objects.filter(pk=run_id).exists()

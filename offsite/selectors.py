@@ -116,3 +116,13 @@ def offsite_usage_bytes_by_tenant(tenant_ids: list[int]) -> dict[int, int]:
         )
         out.update({row["tenant_id"]: row["total"] for row in rows})
     return out
+
+
+def pulling_host_ids() -> list[int]:
+    """Enabled hosts that pull offsite copies: they hold sync jobs or are a policy's target."""
+    host_ids = set(SyncJobRecord.objects.filter(host__enabled=True).values_list("host_id", flat=True)) | set(
+        OffsitePolicy.objects.filter(target_datastore__host__enabled=True).values_list(
+            "target_datastore__host_id", flat=True
+        )
+    )
+    return sorted(host_ids)

@@ -1,0 +1,95 @@
+"""One rule for what heals by itself (core.transient), used by every task: TLS failures and a
+changed certificate are never retried, connection trouble, 5xx and a busy database are."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.db import OperationalError
+
+from core.transient import TransientError, is_transient, retry_if_transient
+from pbsclient.errors import (
+    FingerprintMismatch,
+    NotFound,
+    PbsConnectionError,
+    PbsTimeout,
+    PbsTlsError,
+    PermissionDenied,
+    ServerError,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        PbsConnectionError("refused", request_sent=False),
+        PbsTimeout("read timeout"),
+        ServerError("internal error", status=500),
+        OperationalError("database is locked"),
+        TransientError("remote busy"),
+    ],
+)
+def test_what_heals_by_itself_is_transient(exc: BaseException) -> None:
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        PbsTlsError("certificate verify failed"),
+        FingerprintMismatch(expected="aa" * 32, presented="bb" * 32),
+        NotFound("no such user", status=404),
+        PermissionDenied("permission check failed", status=403),
+        ValueError("a bug"),
+    ],
+)
+def test_what_never_heals_is_not_transient(exc: BaseException) -> None:
+    assert not is_transient(exc)
+
+
+class _Retry(Exception):
+    pass
+
+
+def _task(retries: int = 0) -> SimpleNamespace:
+    calls: list[dict] = []
+
+    def retry(**kwargs: object) -> _Retry:
+        calls.append(kwargs)
+        return _Retry()
+
+    return SimpleNamespace(request=SimpleNamespace(retries=retries), retry=retry, calls=calls)
+
+
+def test_a_task_retries_a_connection_error_with_backoff() -> None:
+    task = _task(retries=2)
+    with pytest.raises(_Retry), retry_if_transient(task, base=10, cap=100):
+        raise PbsConnectionError("refused", request_sent=False)
+    assert len(task.calls) == 1
+    assert 5 <= task.calls[0]["countdown"] <= 40
+
+
+def test_a_task_fails_at_once_on_a_fingerprint_mismatch() -> None:
+    task = _task()
+    with pytest.raises(FingerprintMismatch), retry_if_transient(task):
+        raise FingerprintMismatch(expected="aa" * 32, presented="bb" * 32)
+    assert task.calls == []
+
+
+def test_no_task_module_retries_by_exception_class_of_its_own() -> None:
+    """autoretry_for with PbsConnectionError would retry PbsTlsError (its subclass): every task
+    module decides through core.transient instead."""
+    offenders = []
+    for path in ROOT.glob("*/tasks.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "autoretry_for":
+                names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+                names |= {n.attr for n in ast.walk(node.value) if isinstance(n, ast.Attribute)}
+                if names & {"PbsConnectionError", "PbsError", "_TRANSIENT", "OperationalError"}:
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -1,8 +1,8 @@
-"""Which PBS errors heal by themselves, and what staff can do about the ones that don't.
+"""What staff can do about a PBS error that does not heal by itself.
 
-``is_transient`` decides whether an onboarding step is retried later (with backoff) or stops
-the run; ``hint_for`` turns a permanent error into a concrete instruction, naming the token,
-the path and the command, so the fix does not need a PBS expert.
+Whether an error heals is ``core.transient.is_transient`` (the one rule every task uses);
+``hint_for`` turns a permanent error into a concrete instruction, naming the token, the path
+and the command, so the fix does not need a PBS expert.
 """
 
 from __future__ import annotations
@@ -20,14 +20,6 @@ from pbsclient.errors import (
     ServerError,
 )
 from tenants.models import PbsHost
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Connection trouble and 5xx answers heal; every step re-checks before it writes, so
-    running it again is safe even when the failed request was a create."""
-    if isinstance(exc, PbsTlsError):
-        return False
-    return isinstance(exc, PbsConnectionError | ServerError)
 
 
 def _grant(host: PbsHost, path: str, role: str) -> str:

@@ -38,10 +38,11 @@ from django.utils import timezone
 from audit.services import audit_record
 from core.crypto import encrypt_secret
 from core.signals import send_logged
+from core.transient import is_transient
 from pbsclient import PbsClient
 from pbsclient.errors import AlreadyExists, InvalidParameter, NotFound, PbsError
 from pbsclient.models import AclEntry, PruneJob, Token, User
-from tenants.hints import OwnershipConflict, VerificationFailed, hint_for, is_transient
+from tenants.hints import OwnershipConflict, VerificationFailed, hint_for
 from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
 from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, tenant_names
 from tenants.pbs import client_for_host
@@ -686,10 +687,6 @@ def _explain(exc: BaseException, ctx_host: PbsHost, step: str, store: str) -> tu
     )
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return is_transient(exc) or isinstance(exc, OperationalError)
-
-
 def _finish_run(run: OnboardingRun, ctx: StepContext) -> None:
     tenant = ctx.tenant
     now = timezone.now()
@@ -792,7 +789,7 @@ def run_execute(
                 outcome = functions[step.name](ctx)
             except Exception as exc:
                 error, hint = _explain(exc, tenant.host, step.name, ctx.store)
-                transient = _is_transient(exc)
+                transient = is_transient(exc)
                 step.state = (
                     OnboardingStep.State.PENDING if transient and not final_attempt else OnboardingStep.State.FAILED
                 )
@@ -827,7 +824,7 @@ def run_execute(
     except Exception as exc:
         # Outside any step (building the client, reading steps): same rules.
         error, hint = _explain(exc, tenant.host, current, tenant.datastore.name)
-        if _is_transient(exc) and not final_attempt:
+        if is_transient(exc) and not final_attempt:
             OnboardingRun.objects.filter(pk=run.pk).update(error=f"{error} (will retry)"[:4000])
             return RunResult.RETRY
         log.exception("onboarding run %s failed outside a step", run.pk)

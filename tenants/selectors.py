@@ -229,3 +229,13 @@ def connection_details(*, tenant: Tenant, tokenid: str | None = None) -> dict[st
         "client_commands": "\n".join(client_lines),
         "pvesm_command": pvesm,
     }
+
+
+def host_ids(*, enabled_only: bool = False) -> list[int]:
+    """Ids of the PBS hosts a beat task fans out over."""
+    hosts = PbsHost.objects.filter(enabled=True) if enabled_only else PbsHost.objects.all()
+    return list(hosts.values_list("pk", flat=True))
+
+
+def host_exists(host_id: int) -> bool:
+    return PbsHost.objects.filter(pk=host_id).exists()

@@ -15,8 +15,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
-from tenants import services
-from tenants.models import PbsHost
+from tenants import selectors, services
 from tenants.onboarding import RunResult, batch_execute, lease, run_execute
 
 log = logging.getLogger(__name__)
@@ -70,7 +69,7 @@ def onboarding_runs_recover() -> int:
 @shared_task(ignore_result=True)
 def hosts_health_check() -> int:
     """Beat: fan out one health check per host."""
-    ids = list(PbsHost.objects.values_list("pk", flat=True))
+    ids = selectors.host_ids()
     for host_id in ids:
         host_health_check.delay(host_id)
     return len(ids)
@@ -78,20 +77,20 @@ def hosts_health_check() -> int:
 
 @shared_task(acks_late=True, ignore_result=True)
 def host_health_check(host_id: int) -> None:
-    if PbsHost.objects.filter(pk=host_id).exists():
+    if selectors.host_exists(host_id):
         services.pbshost_check(host_id=host_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def host_drift_check(host_id: int) -> None:
-    if PbsHost.objects.filter(pk=host_id).exists():
+    if selectors.host_exists(host_id):
         services.pbshost_drift_check(host_id=host_id)
 
 
 @shared_task(ignore_result=True)
 def hosts_drift_check() -> int:
     """Beat (daily): a drift check per enabled host."""
-    ids = list(PbsHost.objects.filter(enabled=True).values_list("pk", flat=True))
+    ids = selectors.host_ids(enabled_only=True)
     for host_id in ids:
         host_drift_check.delay(host_id)
     return len(ids)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pbsclient.errors import NotFound, PbsError
 from tenants.models import Tenant, TenantToken
-from tenants.naming import RESTORE_TOKEN_PREFIX, tenant_names
+from tenants.naming import RESTORE_TOKEN_PREFIX, stored_names
 from tenants.pbs import client_for_host
 
 logger = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def connection_details(*, tenant: Tenant) -> ConnectionDetails | None:
         .values_list("tokenid", flat=True)
         .first()
     )
-    auth_id = backup or tenant_names(tenant.slug).backup_tokenid
+    auth_id = backup or stored_names(tenant).backup_tokenid
     host_part = f"[{server}]" if ":" in server else server
     repository = f"{auth_id}@{host_part}:{port}:{store}"
     fingerprint = host.fingerprint

@@ -28,7 +28,7 @@ from audit.services import audit_record
 from pbsclient.errors import AlreadyExists, NotFound, PbsError
 from selfservice.selectors import restore_token_max_days
 from tenants.models import AclGrant, Tenant, TenantToken
-from tenants.naming import restore_name_problems, tenant_names
+from tenants.naming import restore_name_problems, stored_names
 from tenants.pbs import client_for_host
 from tenants.restore import (
     RESTORE_ROLE,
@@ -89,7 +89,7 @@ def restore_token_create(
     if not 1 <= days <= max_days:
         raise RestoreTokenError(f"Choose a lifetime between 1 and {max_days} days.")
 
-    names = tenant_names(tenant.slug)
+    names = stored_names(tenant)
     token_name = names.restore_token_name(name)
     userid = tenant.pbs_userid
     tokenid = f"{userid}!{token_name}"

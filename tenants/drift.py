@@ -15,7 +15,7 @@ from typing import Any
 from django.utils import timezone
 
 from tenants.models import Datastore, PbsHost, Tenant, TenantToken
-from tenants.naming import PORTAL_COMMENT_PREFIX, PRUNE_JOB_PREFIX, tenant_names
+from tenants.naming import PORTAL_COMMENT_PREFIX, PRUNE_JOB_PREFIX, stored_names, tenant_names
 from tenants.onboarding import desired_prune_job, desired_roles, prune_job_diff
 from tenants.pbsstate import PbsState
 
@@ -30,7 +30,7 @@ def tenant_findings(tenant: Tenant, state: PbsState) -> list[dict[str, Any]]:
     """Everything about ``tenant`` that differs from the design on its PBS host."""
     if tenant.datastore is None:
         return []
-    names = tenant_names(tenant.slug)
+    names = stored_names(tenant)
     store = tenant.datastore.name
     path = names.acl_path(store)
     userid = names.userid
@@ -130,23 +130,29 @@ def tenant_findings(tenant: Tenant, state: PbsState) -> list[dict[str, Any]]:
 def host_unknown_findings(host: PbsHost, state: PbsState) -> list[dict[str, Any]]:
     """Users, namespaces and prune jobs on ``host`` that look like a tenant's but that no
     portal tenant owns."""
-    names_parent = tenant_names("x").parent
-    realm = tenant_names("x").realm
-    tenants = list(Tenant.objects.filter(host=host).only("slug", "namespace", "datastore_id"))
-    known_users = {tenant_names(t.slug).userid for t in tenants}
-    known_jobs = {tenant_names(t.slug).prune_job_id for t in tenants}
+    tenants = list(
+        Tenant.objects.filter(host=host).only("slug", "namespace", "pbs_userid", "prune_job_id", "datastore_id")
+    )
+    names = [stored_names(t) for t in tenants]
+    known_users = {n.userid for n in names}
+    known_jobs = {n.prune_job_id for n in names}
+    # Where tenants live: the current settings for new ones, and whatever existing tenants were
+    # created with (a changed PORTAL_PBS_REALM or PORTAL_NAMESPACE_PARENT renames nothing).
+    current = tenant_names("x")
+    parents = sorted(p for p in {current.parent, *(n.parent for n in names)} if p)
+    realms = {current.realm, *(n.realm for n in names)}
     stores = list(Datastore.objects.filter(host=host).only("id", "name"))
     known_ns = {(t.datastore_id, t.namespace) for t in tenants}
     found: list[dict[str, Any]] = []
 
-    parent_paths = [f"/datastore/{store.name}/{names_parent}/" for store in stores]
+    parent_paths = [f"/datastore/{store.name}/{parent}/" for store in stores for parent in parents]
     users_with_acl = {
         entry.ugid.split("!", 1)[0]
         for entry in state.all_acl_entries()
         if any(entry.path.startswith(prefix) for prefix in parent_paths)
     }
     for user in state.all_users():
-        if user.userid in known_users or not user.userid.endswith(f"@{realm}"):
+        if user.userid in known_users or user.userid.rsplit("@", 1)[-1] not in realms:
             continue
         marked = (user.comment or "").startswith(PORTAL_COMMENT_PREFIX)
         if marked or user.userid in users_with_acl:
@@ -156,7 +162,7 @@ def host_unknown_findings(host: PbsHost, state: PbsState) -> list[dict[str, Any]
                         "owns it.", repairable=False)
             )  # fmt: skip
     for store in stores:
-        for ns in state.namespaces_below(store.name, names_parent):
+        for ns in sorted({ns for parent in parents for ns in state.namespaces_below(store.name, parent)}):
             if (store.id, ns) not in known_ns:
                 found.append(
                     finding("unknown_namespace", f"{store.name}:{ns}", "A namespace below the "

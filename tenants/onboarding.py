@@ -44,7 +44,7 @@ from pbsclient.errors import AlreadyExists, InvalidParameter, NotFound, PbsError
 from pbsclient.models import AclEntry, PruneJob, Token, User
 from tenants.hints import OwnershipConflict, VerificationFailed, hint_for
 from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
-from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, tenant_names
+from tenants.naming import PORTAL_COMMENT_PREFIX, TenantNames, stored_names
 from tenants.pbs import client_for_host
 from tenants.pbsstate import LiveState, PbsState, SnapshotState, parent_of
 from tenants.signals import tenant_run_finished
@@ -234,7 +234,7 @@ def context_for(
         tenant=tenant,
         host=tenant.host,
         store=tenant.datastore.name,
-        names=tenant_names(tenant.slug),
+        names=stored_names(tenant),
         actor=actor,
         run=run,
         options=dict(run.options) if run is not None else {},

@@ -12,7 +12,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from audit.models import AuditEvent
 from tenants.models import Datastore, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
-from tenants.naming import tenant_names
+from tenants.naming import stored_names
 
 LIVE_RUN_STATUSES = (OnboardingRun.Status.QUEUED, OnboardingRun.Status.RUNNING)
 # Tenants that occupy space but have not written backups yet (see placement_candidates).
@@ -196,7 +196,7 @@ def connection_details(*, tenant: Tenant, tokenid: str | None = None) -> dict[st
     if tenant.host is None or tenant.datastore is None:
         return None
     host = tenant.host
-    names = tenant_names(tenant.slug)
+    names = stored_names(tenant)
     server, port = _server_and_port(host)
     auth_id = tokenid or names.backup_tokenid
     store = tenant.datastore.name

@@ -42,7 +42,7 @@ from tenants.models import (
     Tenant,
     TenantToken,
 )
-from tenants.naming import restore_name_problems, slug_problems, tenant_names
+from tenants.naming import restore_name_problems, slug_problems, stored_names, tenant_names
 from tenants.onboarding import (
     LIVE_STATUSES,
     ROLE_RESTORE_TOKEN,
@@ -811,7 +811,7 @@ def tenant_token_rotate(*, tenant_id: int, actor: Any = None) -> TenantToken:
     """
     with transaction.atomic():
         tenant = _lock_onboarded_tenant(tenant_id, allowed=(Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED))
-    names = tenant_names(tenant.slug)
+    names = stored_names(tenant)
     if tenant.host is None:
         raise ValidationError("The tenant has no PBS host.")
     try:
@@ -865,7 +865,7 @@ def restore_token_create(
         errors["name"] = problems
     if not 1 <= days <= limit:
         errors["days"] = [f"Use 1..{limit} days."]
-    names = tenant_names(tenant.slug)
+    names = stored_names(tenant)
     token_name = names.restore_token_name(name)
     if TenantToken.objects.filter(tenant=tenant, name=token_name, revoked_at__isnull=True).exists():
         errors.setdefault("name", []).append(f"A restore token '{name}' exists.")

@@ -30,7 +30,7 @@ from tenants.forms import (
     TenantCreateForm,
 )
 from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant, TenantToken
-from tenants.naming import tenant_names
+from tenants.naming import stored_names, tenant_names
 from tenants.onboarding import STEP_LABELS
 
 PAGE_SIZE = 50
@@ -234,7 +234,7 @@ def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
     backup = next((t for t in live_tokens if t.purpose == TenantToken.Purpose.BACKUP), None)
     context = {
         "tenant": tenant,
-        "names": tenant_names(tenant.slug),
+        "names": stored_names(tenant),
         "tokens": tokens,
         "backup_token": backup,
         "connection": selectors.connection_details(tenant=tenant),

@@ -22,8 +22,9 @@ from rest_framework.views import APIView
 from accounts.http import client_ip
 from accounts.permissions import IsClient
 from billing.selectors import usage_series
-from selfservice import selectors, services
+from selfservice import selectors
 from tenants.models import TenantToken
+from tenants.services import restore_tokens
 
 
 class _ClientApi(APIView):
@@ -69,14 +70,14 @@ class RestoreTokenCreateApi(_ClientApi):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            created = services.restore_token_create(
+            created = restore_tokens.restore_token_create(
                 tenant=request.tenant,
                 name=data.validated_data["name"],
                 days=data.validated_data["days"],
                 actor=request.user,
                 ip=client_ip(request),
             )
-        except services.RestoreTokenError as exc:
+        except restore_tokens.RestoreTokenError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         token = created.token
         body = self.OutputSerializer(
@@ -103,8 +104,8 @@ class RestoreTokenRevokeApi(_ClientApi):
             purpose=TenantToken.Purpose.RESTORE,
         )
         try:
-            services.restore_token_revoke(token=token, actor=request.user, ip=client_ip(request))
-        except services.RestoreTokenError as exc:
+            restore_tokens.restore_token_revoke(token=token, actor=request.user, ip=client_ip(request))
+        except restore_tokens.RestoreTokenError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         row = next(r for r in selectors.restore_token_rows(tenant_id=request.tenant.pk) if r.pk == token.pk)
         return Response(MyRestoreTokenOutput(row).data)

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -258,11 +257,6 @@ def tenant_restore_tokens(*, tenant_id: int, limit: int = 200) -> QuerySet[Tenan
         .select_related("created_by", "revoked_by")
         .order_by(F("revoked_at").asc(nulls_first=True), "-created_at")[:limit]
     )
-
-
-def restore_token_max_days(tenant: Tenant) -> int:
-    """The longest lifetime a client may pick: the tenant's limit within the site's."""
-    return max(1, min(tenant.max_restore_token_days, settings.PORTAL_MAX_RESTORE_TOKEN_DAYS))
 
 
 @dataclass(frozen=True)

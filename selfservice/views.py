@@ -26,9 +26,10 @@ from accounts.models import Invitation, Role, User
 from accounts.permissions import client_admin_required, client_required
 from billing.selectors import tenant_invoices, usage_series
 from core.htmx import wants_partial
-from selfservice import selectors, services
+from selfservice import selectors
 from selfservice.forms import RestoreTokenForm
 from tenants.models import TenantToken
+from tenants.services import restore_tokens
 
 
 @client_required
@@ -57,7 +58,7 @@ def backups(request: HttpRequest) -> HttpResponse:
 
 def _tokens_context(request: HttpRequest, form: RestoreTokenForm | None = None) -> dict[str, Any]:
     tenant = request.tenant
-    max_days = selectors.restore_token_max_days(tenant)
+    max_days = restore_tokens.restore_token_max_days(tenant)
     tokens = selectors.restore_token_rows(tenant_id=tenant.pk)
     return {
         "tenant": tenant,
@@ -89,18 +90,18 @@ def token_create(request: HttpRequest) -> HttpResponse:
     page) carries the secret and is sent with no-store caching headers.
     """
     tenant = request.tenant
-    form = RestoreTokenForm(request.POST, max_days=selectors.restore_token_max_days(tenant))
+    form = RestoreTokenForm(request.POST, max_days=restore_tokens.restore_token_max_days(tenant))
     created = None
     if form.is_valid():
         try:
-            created = services.restore_token_create(
+            created = restore_tokens.restore_token_create(
                 tenant=tenant,
                 name=form.cleaned_data["name"],
                 days=form.cleaned_data["days"],
                 actor=request.user,
                 ip=client_ip(request),
             )
-        except services.RestoreTokenError as exc:
+        except restore_tokens.RestoreTokenError as exc:
             form.add_error(None, str(exc))
     context = _tokens_context(request, None if created else form)
     context["created"] = created
@@ -121,8 +122,8 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     )
     error = ""
     try:
-        services.restore_token_revoke(token=token, actor=request.user, ip=client_ip(request))
-    except services.RestoreTokenError as exc:
+        restore_tokens.restore_token_revoke(token=token, actor=request.user, ip=client_ip(request))
+    except restore_tokens.RestoreTokenError as exc:
         error = str(exc)
     if wants_partial(request):
         context = _tokens_context(request)

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import client_ip
 from accounts.permissions import IsMspAdmin, IsMspStaff, IsStaffOrAccounting
 from audit.models import AuditEvent
 from plans.models import Plan
@@ -672,7 +673,9 @@ class RestoreTokenCreateApi(_LifecycleApi):
     def act(self, request: Request, slug: str) -> Any:
         data = self.RestoreTokenCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token = services.restore_token_create(tenant_id=_tenant(slug).pk, actor=request.user, **data.validated_data)
+        token = services.restore_token_create(
+            tenant=_tenant(slug), actor=request.user, keep_secret=True, ip=client_ip(request), **data.validated_data
+        ).token
         return Response(TokenOutput(token).data, status=status.HTTP_201_CREATED)
 
 

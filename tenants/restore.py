@@ -3,8 +3,8 @@
 A restore token is ``<slug>@pbs!restore-<name>`` with ``DatastoreReader`` on the tenant's
 namespace path. It must be able to read and list everything in that namespace
 (Datastore.Read + Datastore.Audit, propagating) and nothing else: no Backup, Prune,
-Modify, and no right outside the namespace. Used by staff (tenants.services) and clients
-(selfservice.services) alike, right after a token is created.
+Modify, and no right outside the namespace. Used by the one restore token service
+(tenants.services.restore_tokens), for staff and clients alike, right after a token is created.
 """
 
 from __future__ import annotations

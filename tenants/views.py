@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseStopPolling
 
+from accounts.http import client_ip
 from accounts.permissions import admin_required, staff_or_accounting_required, staff_required
 from core.htmx import wants_partial
 from plans.models import Plan
@@ -310,9 +311,9 @@ def restore_token_new(request: HttpRequest, slug: str) -> HttpResponse:
         return _redirect(request, reverse("tenants:detail", args=[slug]))
     try:
         token = services.restore_token_create(
-            tenant_id=tenant.pk, name=form.cleaned_data["name"], days=form.cleaned_data["days"],
-            actor=request.user,
-        )  # fmt: skip
+            tenant=tenant, name=form.cleaned_data["name"], days=form.cleaned_data["days"],
+            actor=request.user, keep_secret=True, ip=client_ip(request),
+        ).token  # fmt: skip
     except services.LifecycleError as exc:
         _lifecycle_message(request, exc)
     except ValidationError as exc:

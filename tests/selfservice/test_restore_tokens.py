@@ -12,10 +12,11 @@ from django.test import Client
 from audit.models import AuditEvent
 from pbsclient import PbsClient
 from pbsclient.errors import AuthenticationFailed, PermissionDenied
-from selfservice import services
-from selfservice.services import RestoreTokenError, restore_privilege_problems
 from tenants.models import AclGrant, TenantToken
 from tenants.pbs import client_for_host
+from tenants.restore import restore_privilege_problems
+from tenants.services import restore_tokens as services
+from tenants.services.restore_tokens import RestoreTokenError
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

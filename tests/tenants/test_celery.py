@@ -110,7 +110,7 @@ def test_effective_privileges_of_backup_and_restore_tokens(pbs_sim: Any, https_h
                               backup_time=1_700_000_000, size=1000, owner=f"{slug}@pbs!backup")  # fmt: skip
     backup = TenantToken.objects.get(tenant=acme, purpose="backup", revoked_at__isnull=True)
     backup_secret = services.token_reveal(token_id=backup.pk)
-    restore = services.restore_token_create(tenant_id=acme.pk, name="laptop", days=7)
+    restore = services.restore_token_create(tenant=acme, name="laptop", days=7, actor=None, keep_secret=True).token
     restore_secret = services.token_reveal(token_id=restore.pk)
     own = "/datastore/store1/clients/acme"
 

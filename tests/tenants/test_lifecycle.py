@@ -36,7 +36,7 @@ def test_backup_and_restore_tokens_reach_exactly_their_namespace(pbs_sim: Any, s
                           backup_time=1_700_000_000, size=10, owner="acme@pbs!backup")  # fmt: skip
     pbs_sim.seed_snapshot(store="store1", ns="clients/other", backup_type="vm", backup_id="200",
                           backup_time=1_700_000_000, size=10, owner="other@pbs!backup")  # fmt: skip
-    restore = services.restore_token_create(tenant_id=acme.pk, name="laptop", days=30)
+    restore = services.restore_token_create(tenant=acme, name="laptop", days=30, actor=None, keep_secret=True).token
     restore_secret = services.token_reveal(token_id=restore.pk)
 
     backup_id = "acme@pbs!backup"
@@ -70,7 +70,7 @@ def test_suspend_stops_backups_keeps_restores_and_resume_gives_them_back(
     pbs_sim: Any, sim_host: Any, onboard: Any, staff_user: Any
 ) -> None:
     tenant = onboard("acme")
-    restore = services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+    restore = services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True).token
 
     services.tenant_suspend(tenant_id=tenant.pk, actor=staff_user, reason="unpaid invoice")
 
@@ -98,7 +98,7 @@ def test_suspend_stops_backups_keeps_restores_and_resume_gives_them_back(
 def test_a_staff_made_restore_token_has_its_checked_rights_recorded(pbs_sim: Any, onboard: Any) -> None:
     tenant = onboard("acme")
 
-    restore = services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+    restore = services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True).token
 
     assert set(restore.effective_privileges) == {NS_PATH}
     assert set(restore.effective_privileges[NS_PATH]) == {"Datastore.Audit", "Datastore.Read", "Datastore.Verify"}
@@ -112,14 +112,13 @@ def test_a_restore_token_with_rights_outside_the_namespace_is_deleted_again(pbs_
     pbs_sim.state.acl.insert("/datastore/store2", "acme@pbs", "DatastoreReader", True)
     pbs_sim.state.acl.insert("/datastore/store2", tokenid, "DatastoreReader", True)
 
-    with pytest.raises(services.LifecycleError, match="outside the namespace"):
-        services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+    with pytest.raises(services.RestoreTokenError, match="rights on the backup server were not as expected"):
+        services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True)
 
     assert tokenid not in {t["tokenid"] for t in pbs_state(pbs_sim)["tokens"]}
-    row = TenantToken.objects.get(tokenid=tokenid)
-    assert row.revoked_at is not None
-    assert row.secret_enc == ""
-    assert AuditEvent.objects.filter(tenant=tenant, action="token.rejected").exists()
+    assert not TenantToken.objects.filter(tokenid=tokenid).exists(), "a refused token is never recorded"
+    rejected = AuditEvent.objects.get(tenant=tenant, action="token.rejected")
+    assert any("outside the namespace" in problem for problem in rejected.detail["problems"])
 
 
 def test_writes_block_and_suspension_do_not_undo_each_other(pbs_sim: Any, onboard: Any) -> None:
@@ -189,7 +188,7 @@ def test_reveal_once_gives_the_secret_a_single_time_and_wipes_it(onboard: Any, s
     assert token.revealed_at is not None
     with pytest.raises(services.TokenAlreadyRevealed, match=staff_user.username):
         services.token_reveal(token_id=token.pk, actor=staff_user)
-    event = AuditEvent.objects.get(action="token.reveal")
+    event = AuditEvent.objects.get(action="token.revealed")
     assert expected not in str(event.detail)
     assert expected not in event.target
 
@@ -231,7 +230,7 @@ def test_offboarding_removes_identities_and_keeps_or_deletes_the_namespace(
     pbs_sim: Any, onboard: Any, delete_data: bool
 ) -> None:
     tenant = onboard("acme")
-    services.restore_token_create(tenant_id=tenant.pk, name="dr", days=10)
+    services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True).token
     pbs_sim.seed_snapshot(store="store1", ns="clients/acme", backup_type="vm", backup_id="100",
                           backup_time=1_700_000_000, size=10, owner="acme@pbs!backup")  # fmt: skip
     # An extra grant on the user elsewhere: PBS would keep it after deleting the user.

@@ -16,11 +16,11 @@ import pytest
 from accounts.models import Role
 from billing import services as billing_services
 from billing.models import MeteringRun
-from selfservice.services import restore_token_create
 from tenants import services
 from tenants.models import TenantToken
 from tenants.onboarding import RunResult, run_execute
 from tenants.pbs import client_for_values, install_transport, uninstall_transport
+from tenants.services.restore_tokens import restore_token_create
 from tests.conftest import sim_info
 from tests.factories import FAKE_FINGERPRINT, make_user
 

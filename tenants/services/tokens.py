@@ -1,0 +1,131 @@
+"""Tenant tokens: backup token rotation, restore tokens, revoke, reveal once."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.permissions import can_view_tenant
+from audit.services import audit_record
+from core.crypto import decrypt_secret, encrypt_secret
+from pbsclient.errors import NotFound, PbsError
+from tenants.models import (
+    AclGrant,
+    Tenant,
+    TenantToken,
+)
+from tenants.naming import stored_names
+from tenants.onboarding import (
+    context_for,
+    converge_acl,
+    desired_roles,
+    token_renew_secret,
+)
+from tenants.pbs import client_for_host
+from tenants.services.base import TokenAlreadyRevealed, _actor, _lifecycle_error
+from tenants.services.lifecycle import _lock_onboarded_tenant
+
+
+def tenant_token_rotate(*, tenant_id: int, actor: Any = None) -> TenantToken:
+    """A new secret for the backup token, to be revealed once.
+
+    ``regenerate`` where the host supports it (keeps the token's ACLs), else delete +
+    create + re-ACL. The old portal row is revoked (its secret, if still kept, wiped) and
+    a new row holds the new secret.
+    """
+    with transaction.atomic():
+        tenant = _lock_onboarded_tenant(tenant_id, allowed=(Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED))
+    names = stored_names(tenant)
+    if tenant.host is None:
+        raise ValidationError("The tenant has no PBS host.")
+    try:
+        with client_for_host(tenant.host) as client:
+            ctx = context_for(tenant, client, actor=actor)
+            enable = tenant.writes_allowed
+            if ctx.state.token(names.userid, names.backup_token_name) is None:
+                created = client.token_create(
+                    names.userid, names.backup_token_name, comment=names.user_comment, enable=enable
+                )
+                secret, how = created.value, "created"
+            else:
+                secret, how = token_renew_secret(ctx, names.backup_token_name, enable=enable)
+            # Keep a portal row for the secret before anything else can fail.
+            with transaction.atomic():
+                now = timezone.now()
+                TenantToken.objects.filter(tenant=tenant, name=names.backup_token_name, revoked_at__isnull=True).update(
+                    revoked_at=now, revoked_by=_actor(actor), secret_enc="", enabled=False
+                )
+                row = TenantToken.objects.create(
+                    tenant=tenant, purpose=TenantToken.Purpose.BACKUP, name=names.backup_token_name,
+                    tokenid=names.backup_tokenid, comment=names.user_comment, enabled=enable,
+                    created_by=_actor(actor), secret_enc=encrypt_secret(secret),
+                )  # fmt: skip
+                audit_record(
+                    action="token.rotate", actor=actor, tenant=tenant, target=names.backup_tokenid,
+                    detail={"method": how, "host": tenant.host.name},
+                )  # fmt: skip
+            if how != "regenerated":
+                converge_acl(ctx, names.backup_tokenid, desired_roles(tenant, names.backup_tokenid, names))
+    except PbsError as exc:
+        audit_record(action="token.rotate", actor=actor, tenant=tenant, target=names.backup_tokenid,
+                     result="failed", detail={"error": str(exc)[:500]})  # fmt: skip
+        raise _lifecycle_error(exc, host=tenant.host, step="backup_token") from exc
+    return row
+
+
+def token_revoke(*, token_id: int, actor: Any = None) -> TenantToken:
+    """Delete the token on PBS (its ACLs go with it) and revoke it in the portal."""
+    token = TenantToken.objects.select_related("tenant__host").get(pk=token_id)
+    if token.revoked_at is not None:
+        return token
+    tenant = token.tenant
+    if actor is not None and not can_view_tenant(actor, tenant):
+        raise ValidationError("Not your tenant's token.")
+    userid = token.tokenid.split("!", 1)[0]
+    if tenant.host is not None and tenant.status != Tenant.Status.OFFBOARDED:
+        try:
+            with client_for_host(tenant.host) as client, contextlib.suppress(NotFound):
+                client.token_delete(userid, token.name)
+        except PbsError as exc:
+            raise _lifecycle_error(exc, host=tenant.host, step="backup_token") from exc
+    with transaction.atomic():
+        TenantToken.objects.filter(pk=token.pk).update(
+            revoked_at=timezone.now(), revoked_by=_actor(actor), secret_enc="", enabled=False
+        )
+        AclGrant.objects.filter(tenant=tenant, auth_id=token.tokenid).delete()
+        audit_record(action="token.revoked", actor=actor, tenant=tenant, target=token.tokenid,
+                     detail={"token_id": token.pk, "purpose": token.purpose})  # fmt: skip
+    token.refresh_from_db()
+    return token
+
+
+def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
+    """Return a token's secret exactly once, then destroy it (revealed_at/by recorded).
+
+    Race-safe: the row is locked and the wipe is a conditional update, so two concurrent
+    reveals give the secret to one of them and TokenAlreadyRevealed to the other.
+    """
+    with transaction.atomic():
+        token = (
+            TenantToken.objects.select_for_update(of=("self",)).select_related("tenant", "revealed_by").get(pk=token_id)
+        )
+        if actor is not None and not can_view_tenant(actor, token.tenant):
+            raise ValidationError("Not your tenant's token.")
+        if token.revoked_at is not None:
+            raise ValidationError("This token was revoked; its secret is gone.")
+        if not token.secret_enc:
+            raise TokenAlreadyRevealed(token)
+        ciphertext = token.secret_enc
+        wiped = TenantToken.objects.filter(pk=token.pk, secret_enc=ciphertext).update(
+            secret_enc="", revealed_at=timezone.now(), revealed_by=_actor(actor)
+        )
+        if not wiped:
+            token.refresh_from_db()
+            raise TokenAlreadyRevealed(token)
+        audit_record(action="token.revealed", actor=actor, tenant=token.tenant, target=token.tokenid,
+                     detail={"via": via})  # fmt: skip
+        return decrypt_secret(ciphertext)

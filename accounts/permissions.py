@@ -1,4 +1,4 @@
-"""Who may do what: role checks for HTML views (decorators, mixins) and the REST API (DRF).
+"""Who may do what: role checks for HTML views (decorators) and the REST API (DRF).
 
 Roles (accounts.models.Role):
 
@@ -27,14 +27,9 @@ Function views (all redirect anonymous users to the login page, answer 403 other
     ``role_required(Role.X, ...)``            build your own
     ========================================  ==========================================
 
-Class-based views: ``AdminRequiredMixin``, ``StaffRequiredMixin``, ``AccountingRequiredMixin``,
-``StaffOrAccountingRequiredMixin``, ``ClientRequiredMixin``, ``ClientAdminRequiredMixin`` or
-``RoleRequiredMixin`` with ``allowed_roles = (...)``.
-
 DRF (``permission_classes = [IsMspStaff]``; each includes IsAuthenticated):
 ``IsMspAdmin``, ``IsMspStaff``, ``IsAccounting`` (admin or accounting), ``IsStaffOrAccounting``,
-``IsClient``, ``IsClientAdmin``, ``IsClientOfTenant`` (a client, and every object it
-touches must belong to its tenant), ``CanViewTenantObject`` (staff, accounting or a client;
+``IsClient``, ``CanViewTenantObject`` (staff, accounting or a client;
 a client is refused objects of other tenants).
 
 Object level, for any view that loads a tenant-owned row by id::
@@ -177,47 +172,6 @@ client_required = role_required(*CLIENT)
 client_admin_required = role_required(*CLIENT, tenant_admin=True)
 
 
-# --- class-based view mixins ------------------------------------------------
-
-
-class RoleRequiredMixin:
-    """CBV counterpart of ``role_required``: set ``allowed_roles`` (and ``tenant_admin``)."""
-
-    allowed_roles: tuple[str, ...] = ()
-    tenant_admin: bool = False
-
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        response = check_request(request, self.allowed_roles, tenant_admin=self.tenant_admin)
-        if response is not None:
-            return response
-        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
-
-
-class AdminRequiredMixin(RoleRequiredMixin):
-    allowed_roles = ADMIN_ONLY
-
-
-class StaffRequiredMixin(RoleRequiredMixin):
-    allowed_roles = STAFF
-
-
-class AccountingRequiredMixin(RoleRequiredMixin):
-    allowed_roles = ACCOUNTING
-
-
-class StaffOrAccountingRequiredMixin(RoleRequiredMixin):
-    allowed_roles = STAFF_OR_ACCOUNTING
-
-
-class ClientRequiredMixin(RoleRequiredMixin):
-    allowed_roles = CLIENT
-
-
-class ClientAdminRequiredMixin(RoleRequiredMixin):
-    allowed_roles = CLIENT
-    tenant_admin = True
-
-
 # --- DRF permission classes ---------------------------------------------------
 
 
@@ -256,25 +210,9 @@ class IsClient(_RolePermission):
     roles = CLIENT
 
 
-class IsClientAdmin(IsClient):
-    def has_permission(self, request: Any, view: Any) -> bool:
-        return super().has_permission(request, view) and bool(request.user.is_tenant_admin)
-
-
 def _object_tenant_id(obj: Any) -> Any:
-    from tenants.models import Tenant
-
-    if isinstance(obj, Tenant):
-        return obj.pk
+    """The tenant an object belongs to: every tenant-owned row carries ``tenant_id``."""
     return getattr(obj, "tenant_id", None)
-
-
-class IsClientOfTenant(IsClient):
-    """A client, and any object it touches belongs to its tenant (``obj.tenant_id``)."""
-
-    def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
-        tenant_id = _object_tenant_id(obj)
-        return tenant_id is not None and tenant_id == request.user.tenant_id
 
 
 class CanViewTenantObject(_RolePermission):

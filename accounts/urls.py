@@ -15,8 +15,6 @@ urlpatterns = [
     # The one URL that carries a secret: it only stores the token's hash and redirects.
     path("invite/<str:token>/", views.invitation_open, name="invitation_open"),
     path("invite/", views.invitation_accept, name="invitation_accept"),
-    path("tenants/<int:tenant_id>/users/", views.tenant_users, name="tenant_users"),
-    path("tenants/<int:tenant_id>/users/invite/", views.tenant_user_invite, name="tenant_user_invite"),
     path("users/<int:user_id>/remove/", views.tenant_user_remove, name="tenant_user_remove"),
     path("users/<int:user_id>/totp-reset/", views.user_totp_reset, name="user_totp_reset"),
     path("invitations/<int:invitation_id>/revoke/", views.invitation_revoke, name="invitation_revoke"),

@@ -24,12 +24,11 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts import selectors, services
-from accounts.forms import InvitationForm, LoginForm, SignUpForm, TotpCodeForm
+from accounts.forms import LoginForm, SignUpForm, TotpCodeForm
 from accounts.http import client_ip
 from accounts.models import Invitation, Role, User
 from accounts.permissions import admin_required, staff_required
 from audit.services import audit_record
-from tenants.models import Tenant
 
 PENDING_LOGIN_KEY = "accounts.pending_login"
 PENDING_LOGIN_SECONDS = 300
@@ -274,45 +273,7 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
     )
 
 
-# --- staff: a tenant's users --------------------------------------------------------
-
-
-def _team_context(tenant: Tenant, form: InvitationForm | None = None) -> dict[str, Any]:
-    return {
-        "tenant": tenant,
-        "users": list(selectors.tenant_users(tenant_id=tenant.pk)),
-        "invitations": list(selectors.tenant_invitations_open(tenant_id=tenant.pk)),
-        "form": form or InvitationForm(),
-        "invite_ttl_hours": settings.PORTAL_INVITE_TTL_HOURS,
-    }
-
-
-@staff_required
-def tenant_users(request: HttpRequest, tenant_id: int) -> HttpResponse:
-    tenant = get_object_or_404(Tenant, pk=tenant_id)
-    return render(request, "accounts/tenant_users.html", _team_context(tenant))
-
-
-@staff_required
-@require_POST
-def tenant_user_invite(request: HttpRequest, tenant_id: int) -> HttpResponse:
-    tenant = get_object_or_404(Tenant, pk=tenant_id)
-    form = InvitationForm(request.POST)
-    if form.is_valid():
-        try:
-            services.invitation_create(
-                tenant=tenant,
-                email=form.cleaned_data["email"],
-                is_tenant_admin=form.cleaned_data["is_tenant_admin"],
-                actor=request.user,
-                ip=client_ip(request),
-            )
-        except services.InvitationError as exc:
-            form.add_error(None, str(exc))
-        else:
-            messages.success(request, f"Invitation sent to {form.cleaned_data['email']}.")
-            return redirect("accounts:tenant_users", tenant_id=tenant.pk)
-    return render(request, "accounts/tenant_users.html", _team_context(tenant, form), status=400)
+# --- staff: a tenant's users (the pages live in tenants.team_views) ---------------------
 
 
 @staff_required
@@ -326,7 +287,7 @@ def tenant_user_remove(request: HttpRequest, user_id: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"User {user.get_username()} removed.")
-    return redirect("accounts:tenant_users", tenant_id=tenant_id)
+    return redirect("team:tenant_users", tenant_id=tenant_id)
 
 
 @staff_required
@@ -335,7 +296,7 @@ def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
     invitation = get_object_or_404(Invitation.objects.select_related("tenant"), pk=invitation_id)
     services.invitation_revoke(invitation=invitation, actor=request.user, ip=client_ip(request))
     messages.success(request, f"Invitation for {invitation.email} revoked.")
-    return redirect("accounts:tenant_users", tenant_id=invitation.tenant_id)
+    return redirect("team:tenant_users", tenant_id=invitation.tenant_id)
 
 
 @admin_required
@@ -348,5 +309,5 @@ def user_totp_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     services.totp_reset(user=user, actor=request.user, ip=client_ip(request))
     messages.success(request, f"Second factor of {user.get_username()} reset.")
     if user.tenant_id:
-        return redirect("accounts:tenant_users", tenant_id=user.tenant_id)
+        return redirect("team:tenant_users", tenant_id=user.tenant_id)
     return redirect("home")

@@ -7,6 +7,7 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("tenants.team_urls")),  # a tenant's client users (staff)
     path("accounts/", include("accounts.urls")),
     path("tenants/", include("tenants.urls")),
     path("billing/", include("billing.urls")),

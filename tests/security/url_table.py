@@ -68,7 +68,8 @@ RULES: dict[str, Rule] = {
     "accounts:logout": PUBLIC,
     "accounts:invitation_open": PUBLIC,
     "accounts:invitation_accept": PUBLIC,
-    "accounts:tenant_user": STAFF,  # tenant_users, tenant_user_invite, tenant_user_remove
+    "accounts:tenant_user": STAFF,  # tenant_user_remove
+    "team:": STAFF,  # a tenant's client users: tenant_users, tenant_user_invite
     "accounts:invitation_revoke": STAFF,
     "accounts:user_totp_reset": ADMIN_ONLY,
     # self-service: clients of their own tenant only

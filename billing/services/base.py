@@ -1,0 +1,25 @@
+"""Billing building blocks: which tenants are metered, which sample field a plan bills, errors."""
+
+from __future__ import annotations
+
+import logging
+
+from plans.models import Plan
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+# Tenants whose data is on PBS and billed: measured every day.
+METERED_STATUSES = (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED, Tenant.Status.OFFBOARDING)
+
+
+METRIC_FIELDS = {
+    Plan.Metric.LOGICAL: "logical_bytes",
+    Plan.Metric.LATEST: "latest_bytes",
+    Plan.Metric.PHYSICAL: "physical_estimate_bytes",
+}
+
+
+class BillingError(Exception):
+    """A billing request that cannot be carried out; the message says why, for people."""

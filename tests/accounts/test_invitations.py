@@ -9,11 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.utils import timezone
 
 from accounts import services
 from accounts.models import Invitation, Role, User
+from accounts.services import invitations
 from audit.models import AuditEvent
 
 NEW_PASSWORD = "a-long-and-unusual-passphrase-42"
@@ -164,7 +166,7 @@ def test_accounting_cannot_invite(client: Client, accounting_user, tenant_a) -> 
 
 @pytest.mark.django_db
 def test_a_client_admin_may_not_invite_into_another_tenant(client_a_admin, tenant_b) -> None:
-    with pytest.raises(services.PermissionDenied):
+    with pytest.raises(PermissionDenied):
         services.invitation_create(tenant=tenant_b, email="x@example.test", actor=client_a_admin)
 
 
@@ -222,7 +224,7 @@ def test_an_invitation_whose_mail_fails_is_withdrawn_and_reported(
     def refuse(**kwargs):
         raise smtplib.SMTPServerDisconnected("mail server went away")
 
-    monkeypatch.setattr(services, "send_mail", refuse)
+    monkeypatch.setattr(invitations, "send_mail", refuse)
     with pytest.raises(services.InvitationError, match="could not be sent"):
         services.invitation_create(tenant=tenant_a, email="x@example.test", actor=operator_user)
     assert Invitation.objects.get().state == "revoked"

@@ -1,0 +1,130 @@
+"""Sign-in: password, then the second factor, audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+
+from accounts.models import User
+from accounts.services.base import _tenant_of
+from accounts.services.throttle import login_failure_record, login_lock_remaining, login_success_record
+from accounts.services.totp import totp_verify
+from audit.models import AuditEvent
+from audit.services import audit_record
+
+
+class LoginOutcome(StrEnum):
+    OK = "ok"  # password fine, no second factor: log in now
+    NEEDS_TOTP = "needs_totp"  # password fine, ask for the code next
+    FAILED = "failed"
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: LoginOutcome
+    user: User | None = None
+    retry_after: int = 0
+
+
+def login_attempt(
+    *, request: Any, username: str, password: str, ip: str | None
+) -> LoginResult:
+    """Check a username and password under the throttle.
+
+    Steps: refuse at once while the account name or the IP is locked (the password is not
+    even checked); authenticate; on failure count it (maybe starting a lockout) and audit;
+    on success clear the account counter. The caller logs the user in (OK) or asks for the
+    second factor (NEEDS_TOTP); ``login_completed`` writes the success audit row.
+    """
+    remaining = login_lock_remaining(username=username, ip=ip)
+    if remaining:
+        audit_record(
+            action="login.failed",
+            target=username,
+            result=AuditEvent.Result.DENIED,
+            detail={"reason": "locked", "retry_after": remaining},
+            ip_address=ip,
+        )
+        return LoginResult(LoginOutcome.LOCKED, retry_after=remaining)
+
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        audit_record(
+            action="login.failed",
+            target=username,
+            result=AuditEvent.Result.FAILED,
+            detail={"reason": "bad credentials"},
+            ip_address=ip,
+        )
+        if login_failure_record(username=username, ip=ip):
+            audit_record(
+                action="login.lockout",
+                target=username,
+                result=AuditEvent.Result.DENIED,
+                detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS},
+                ip_address=ip,
+            )
+            return LoginResult(
+                LoginOutcome.LOCKED, retry_after=settings.PORTAL_LOGIN_LOCKOUT_SECONDS
+            )
+        return LoginResult(LoginOutcome.FAILED)
+
+    if user.has_totp:
+        return LoginResult(LoginOutcome.NEEDS_TOTP, user=user)
+    login_success_record(username=username)
+    return LoginResult(LoginOutcome.OK, user=user)
+
+
+def login_completed(*, user: User, ip: str | None, second_factor: bool) -> None:
+    """Audit a finished sign-in (called by the view after ``django.contrib.auth.login``)."""
+    login_success_record(username=user.get_username())
+    audit_record(
+        action="login.succeeded",
+        actor=user,
+        tenant=_tenant_of(user),
+        target=user.get_username(),
+        detail={"second_factor": "totp" if second_factor else "none"},
+        ip_address=ip,
+    )
+
+
+def login_totp_attempt(*, user: User, code: str, ip: str | None) -> LoginResult:
+    """Second step of sign-in: check the TOTP code under the same account throttle."""
+    username = user.get_username()
+    remaining = login_lock_remaining(username=username, ip=ip)
+    if remaining:
+        audit_record(
+            action="login.failed",
+            target=username,
+            tenant=_tenant_of(user),
+            result=AuditEvent.Result.DENIED,
+            detail={"reason": "locked", "step": "totp", "retry_after": remaining},
+            ip_address=ip,
+        )
+        return LoginResult(LoginOutcome.LOCKED, retry_after=remaining)
+    if totp_verify(user=user, code=code):
+        return LoginResult(LoginOutcome.OK, user=user)
+    audit_record(
+        action="login.failed",
+        target=username,
+        tenant=_tenant_of(user),
+        result=AuditEvent.Result.FAILED,
+        detail={"reason": "bad second factor", "step": "totp"},
+        ip_address=ip,
+    )
+    if login_failure_record(username=username, ip=ip):
+        audit_record(
+            action="login.lockout",
+            target=username,
+            tenant=_tenant_of(user),
+            result=AuditEvent.Result.DENIED,
+            detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS, "step": "totp"},
+            ip_address=ip,
+        )
+        return LoginResult(LoginOutcome.LOCKED, retry_after=settings.PORTAL_LOGIN_LOCKOUT_SECONDS)
+    return LoginResult(LoginOutcome.FAILED)

@@ -76,8 +76,8 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_async_sleep(delay: float) -> None:
         waits.append(delay)
 
-    monkeypatch.setattr("pbsclient.client.time.sleep", waits.append)
-    monkeypatch.setattr("pbsclient.client.asyncio.sleep", fake_async_sleep)
+    monkeypatch.setattr("pbsclient.client.sync.time.sleep", waits.append)
+    monkeypatch.setattr("pbsclient.client.aio.asyncio.sleep", fake_async_sleep)
     return waits
 
 

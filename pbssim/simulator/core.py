@@ -1,31 +1,9 @@
-"""The PBS simulator: HTTP semantics of PBS 4.2's REST server over the simulated state.
-
-``Simulator.handle`` takes one request (method, raw path, raw query, headers, body)
-and returns (status, headers, body), doing what proxmox-rest-server does:
-
-1. path check (``.`` components: 400), ``/api2/<json|extjs>`` prefix;
-2. route lookup; authentication unless the route is World (401 ``authentication
-   failed``, no Content-Type, an expired auth cookie; unknown paths also need auth);
-3. 404 for unknown paths/methods, route-level permission (403 ``permission check
-   failed``);
-4. parameters from the query string / form body or a JSON body (400 texts of
-   proxmox-schema), then the handler;
-5. ``{"data": ...}`` plus attributes such as ``digest``, or the error as plain text
-   with a JSON Content-Type (PBS's quirk).
-
-One lock makes it thread-safe. PBS delays 401s to ~3 s and 403s to ~0.5 s after the
-request arrived; ``auth_delay_s`` (default 0, so tests stay fast) enables the same
-with that ratio: 401 after ``auth_delay_s``, 403 after ``auth_delay_s / 6``.
-"""
+"""The simulator: one PBS host state behind the router, reached in-process or over HTTPS."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
-import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -43,10 +21,20 @@ from pbssim.params import (
     NS_RE,
     ParameterError,
     check_string,
-    compile_pattern,
     parse_simple_value,
 )
 from pbssim.router import WORLD, Endpoint, Request, Router, check_api_permission
+from pbssim.simulator.replies import _check, _check_pattern, _error, _format_error, _parse_cookies, synthetic_files
+from pbssim.simulator.tickets import (
+    BOOTSTRAP_TOKEN,
+    EXPIRED_AUTH_COOKIE,
+    JSON_CONTENT_TYPE,
+    MAX_BODY_BYTES,
+    MAX_URI_LENGTH,
+    Reply,
+    Tickets,
+    log,
+)
 from pbssim.state import (
     ROOT_USERID,
     ApiError,
@@ -58,60 +46,6 @@ from pbssim.state import (
     is_token,
     ns_components,
 )
-
-log = logging.getLogger(__name__)
-
-JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
-EXPIRED_AUTH_COOKIE = (
-    "__Host-PBSAuthCookie=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; SameSite=Lax; HttpOnly; Path=/;"
-)
-MAX_URI_LENGTH = 3072
-MAX_BODY_BYTES = 512 * 1024
-TICKET_LIFETIME = 7200
-TICKET_SKEW = 300
-BOOTSTRAP_TOKEN = "root@pam!portal"  # noqa: S105 - the token id, not its secret
-
-Reply = tuple[int, dict[str, str], bytes]
-
-
-class Tickets:
-    """PBS-style tickets (``PBS:<userid>:<hex time>::<signature>``) and CSRF tokens."""
-
-    def __init__(self) -> None:
-        self._key = os.urandom(32)
-
-    def _sign(self, data: str) -> str:
-        mac = hmac.new(self._key, data.encode(), hashlib.sha256).digest()
-        return base64.b64encode(mac).decode().rstrip("=")
-
-    def make_ticket(self, userid: str, now: float) -> str:
-        data = f"PBS:{userid}:{int(now):08X}"
-        return f"{data}::{self._sign(data)}"
-
-    def verify_ticket(self, ticket: str, now: float) -> str | None:
-        """The ticket's userid if it is genuine and neither too old nor from the future."""
-        data, sep, signature = ticket.rpartition("::")
-        if not sep or not data.startswith("PBS:") or not hmac.compare_digest(self._sign(data), signature):
-            return None
-        userid, _, stamp = data[4:].rpartition(":")
-        try:
-            age = now - int(stamp, 16)
-        except ValueError:
-            return None
-        return userid if -TICKET_SKEW <= age <= TICKET_LIFETIME else None
-
-    def make_csrf(self, userid: str, now: float) -> str:
-        stamp = f"{int(now):08X}"
-        return f"{stamp}:{self._sign(f'{stamp}:{userid}')}"
-
-    def verify_csrf(self, token: str, userid: str, now: float) -> bool:
-        stamp, _, signature = token.partition(":")
-        try:
-            age = now - int(stamp, 16)
-        except ValueError:
-            return False
-        valid = hmac.compare_digest(self._sign(f"{stamp}:{userid}"), signature)
-        return valid and -TICKET_SKEW <= age <= TICKET_LIFETIME
 
 
 class Simulator:
@@ -520,61 +454,3 @@ class Simulator:
         """The privilege names ``auth_id`` has on ``path`` (a convenience for tests)."""
         with self._lock:
             return acl.priv_names(self.state.lookup_privs(auth_id, acl.split_acl_path(path)))
-
-
-# --- helpers -----------------------------------------------------------------------------
-
-
-def synthetic_files(backup_type: str, size: int | None) -> list[tuple[str, int | None]]:
-    """Plausible archive names whose sizes add up to ``size`` (index.json.blob included)."""
-    names = {
-        "vm": ("index.json.blob", "qemu-server.conf.blob", "drive-scsi0.img.fidx"),
-        "ct": ("index.json.blob", "pct.conf.blob", "root.pxar.didx"),
-        "host": ("index.json.blob", "catalog.pcat1.didx", "root.pxar.didx"),
-    }[backup_type]
-    if size is None:
-        return [(name, None) for name in names[1:]]
-    manifest = min(size, 512)
-    config = min(size - manifest, 400)
-    return [(names[0], manifest), (names[1], config), (names[2], size - manifest - config)]
-
-
-def _check(param: Any, value: Any, label: str) -> None:
-    if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string")
-    try:
-        check_string(param, value)
-    except ValueError as exc:
-        raise ValueError(f"{label}: {exc}") from None
-
-
-def _check_pattern(pattern: str, value: Any, label: str) -> None:
-    if not isinstance(value, str) or not compile_pattern(pattern).match(value):
-        raise ValueError(f"{label}: invalid value {value!r}")
-
-
-def _parse_cookies(header: str) -> dict[str, str]:
-    cookies: dict[str, str] = {}
-    for part in header.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            cookies.setdefault(name, value)
-    return cookies
-
-
-def _error(status: int, message: str) -> Reply:
-    return status, {"Content-Type": JSON_CONTENT_TYPE}, message.encode()
-
-
-def _format_error(extjs: bool, status: int, message: str, errors: list[tuple[str, str]] | None = None) -> Reply:
-    """Plain-text body with a JSON Content-Type; on /api2/extjs a 200 with success=false."""
-    if not extjs:
-        return _error(status, message)
-    body: dict[str, Any] = {
-        "success": False,
-        "status": status,
-        "message": "parameter verification errors" if errors else message,
-        "errors": dict(errors or []),
-        "data": None,
-    }
-    return 200, {"Content-Type": JSON_CONTENT_TYPE}, json.dumps(body, separators=(",", ":")).encode()

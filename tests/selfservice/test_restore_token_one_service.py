@@ -39,7 +39,8 @@ def test_staff_and_client_restore_tokens_are_audited_alike(sim_tenants: Any) -> 
     for token in (staff_token, client_token):
         assert token.privileges_checked_at is not None
         assert token.effective_privileges
-    assert staff_token.secret_enc and not client_token.secret_enc
+    assert staff_token.secret_enc
+    assert not client_token.secret_enc
 
     web = Client()
     web.force_login(staff)

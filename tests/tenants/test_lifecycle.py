@@ -230,7 +230,7 @@ def test_offboarding_removes_identities_and_keeps_or_deletes_the_namespace(
     pbs_sim: Any, onboard: Any, delete_data: bool
 ) -> None:
     tenant = onboard("acme")
-    services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True).token
+    services.restore_token_create(tenant=tenant, name="dr", days=10, actor=None, keep_secret=True)
     pbs_sim.seed_snapshot(store="store1", ns="clients/acme", backup_type="vm", backup_id="100",
                           backup_time=1_700_000_000, size=10, owner="acme@pbs!backup")  # fmt: skip
     # An extra grant on the user elsewhere: PBS would keep it after deleting the user.

@@ -92,37 +92,12 @@ class TenantListApi(StaffWriteMixin, APIView):
         data = self.TenantListInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        host = datastore = plan = None
-        errors: dict[str, list[str]] = {}
-        if v["host"]:
-            host = PbsHost.objects.filter(name=v["host"]).first()
-            if host is None:
-                errors["host"] = [f"No host named '{v['host']}'."]
-        if v["datastore"]:
-            datastore = (
-                Datastore.objects.select_related("host")
-                .filter(name=v["datastore"], **({"host": host} if host else {}))
-                .first()
-            )
-            if datastore is None:
-                errors["datastore"] = [f"No datastore '{v['datastore']}'{' on ' + v['host'] if host else ''}."]
-        if v["plan"]:
-            plan = Plan.objects.filter(name=v["plan"]).first()
-            if plan is None:
-                errors["plan"] = [f"No plan named '{v['plan']}'."]
-        if errors:
-            return Response({"detail": "invalid input", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        defaults = services.Retention()
-        retention = services.Retention(
-            **{k: v.get(k, getattr(defaults, k)) for k in services.KEEP_FIELDS},
-            schedule=v.get("schedule") or defaults.schedule,
-        )
         try:
-            tenant = services.tenant_create(
+            tenant, run = services.tenant_create_request(
                 slug=v["slug"], name=v["name"], contact_name=v["contact_name"], contact_email=v["contact_email"],
-                plan=plan, host=host, datastore=datastore, retention=retention, actor=request.user,
+                host=v["host"] or None, datastore=v["datastore"] or None, plan=v["plan"] or None,
+                retention=v, onboard=v["onboard"], actor=request.user,
             )  # fmt: skip
-            run = services.tenant_onboard(tenant_id=tenant.pk, actor=request.user)[0] if v["onboard"] else None
         except ValidationError as exc:
             return _validation_response(exc)
         tenant = _tenant(tenant.slug)

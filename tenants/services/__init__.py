@@ -54,8 +54,11 @@ from tenants.services.runs import (
 )
 from tenants.services.tenants import (
     Retention,
+    retention_from,
     retention_problems,
     tenant_create,
+    tenant_create_request,
+    tenant_placement_resolve,
     tenant_update,
     tenant_validate,
 )
@@ -88,12 +91,15 @@ __all__ = [
     "restore_token_create",
     "restore_token_max_days",
     "restore_token_revoke",
+    "retention_from",
     "retention_problems",
     "tenant_create",
+    "tenant_create_request",
     "tenant_drift_check",
     "tenant_offboard",
     "tenant_onboard",
     "tenant_onboard_bulk",
+    "tenant_placement_resolve",
     "tenant_repair",
     "tenant_resume",
     "tenant_retention_update",

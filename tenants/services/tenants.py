@@ -11,14 +11,17 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
 from pbsclient import validation
+from plans.models import Plan
 from tenants.models import (
     Datastore,
+    OnboardingRun,
     PbsHost,
     Tenant,
 )
 from tenants.naming import slug_problems, tenant_names
 from tenants.selectors import placement_choose
 from tenants.services.base import KEEP_FIELDS, _actor
+from tenants.services.runs import tenant_onboard
 
 
 @dataclass(frozen=True)
@@ -161,3 +164,75 @@ def tenant_update(
         audit_record(action="tenant.update", actor=actor, tenant=tenant, target=tenant.slug,
                      detail={"changed": changed})  # fmt: skip
     return tenant
+
+
+def tenant_placement_resolve(
+    *, host: PbsHost | str | None = None, datastore: Datastore | str | None = None, plan: Plan | str | None = None
+) -> tuple[PbsHost | None, Datastore | None, Plan | None]:
+    """Host, datastore and plan as the front doors name them (rows, or names from the API and
+    the command line), resolved by one rule. A datastore named without its host must be
+    unambiguous; a datastore on another host than the one named is refused. Raises
+    ValidationError keyed by field."""
+    errors: dict[str, list[str]] = {}
+    if isinstance(host, str):
+        host_name, host = host, PbsHost.objects.filter(name=host).first()
+        if host is None:
+            errors["host"] = [f"No host named '{host_name}'."]
+    if isinstance(datastore, str):
+        store_name = datastore
+        stores_named = Datastore.objects.select_related("host").filter(name=store_name)
+        stores = list((stores_named.filter(host=host) if host is not None else stores_named)[:2])
+        if not stores:
+            where = f" on {host.name}" if host is not None else ""
+            errors["datastore"] = [f"No datastore '{store_name}'{where}."]
+            datastore = None
+        elif len(stores) > 1:
+            errors["datastore"] = [f"Several hosts have a datastore '{store_name}': name the host too."]
+            datastore = None
+        else:
+            datastore = stores[0]
+    if datastore is not None and host is not None and datastore.host_id != host.pk:
+        errors["datastore"] = [f"{datastore} is not on host {host.name}."]
+    if isinstance(plan, str):
+        plan_name, plan = plan, Plan.objects.filter(name=plan).first()
+        if plan is None:
+            errors["plan"] = [f"No plan named '{plan_name}'."]
+    if errors:
+        raise ValidationError(errors)
+    return host, datastore, plan
+
+
+def retention_from(values: dict[str, Any]) -> Retention:
+    """A retention from the values a front door was given; what is missing keeps its default."""
+    defaults = Retention()
+    return Retention(
+        **{name: values[name] if values.get(name) is not None else getattr(defaults, name) for name in KEEP_FIELDS},
+        schedule=values.get("schedule") or defaults.schedule,
+    )
+
+
+def tenant_create_request(
+    *,
+    slug: str,
+    name: str,
+    actor: Any = None,
+    host: PbsHost | str | None = None,
+    datastore: Datastore | str | None = None,
+    plan: Plan | str | None = None,
+    retention: Retention | dict[str, Any] | None = None,
+    contact_name: str = "",
+    contact_email: str = "",
+    onboard: bool = False,
+) -> tuple[Tenant, OnboardingRun | None]:
+    """What the form, the API and ``manage.py tenant create`` all do: resolve and validate
+    the placement, plan and retention by one rule, create the tenant (audited) and, when
+    asked, start its onboarding (enqueued after the commit)."""
+    host, datastore, plan = tenant_placement_resolve(host=host, datastore=datastore, plan=plan)
+    if not isinstance(retention, Retention):
+        retention = retention_from(retention or {})
+    tenant = tenant_create(
+        slug=slug, name=name, actor=actor, contact_name=contact_name, contact_email=contact_email,
+        plan=plan, host=host, datastore=datastore, retention=retention,
+    )  # fmt: skip
+    run = tenant_onboard(tenant_id=tenant.pk, actor=actor)[0] if onboard else None
+    return tenant, run

@@ -95,17 +95,17 @@ def tenant_new(request: HttpRequest) -> HttpResponse:
         host, datastore = form.placement_target()
         data = form.cleaned_data
         try:
-            tenant = services.tenant_create(
+            tenant, run = services.tenant_create_request(
                 slug=data["slug"], name=data["name"], actor=request.user,
                 contact_name=data["contact_name"], contact_email=data["contact_email"],
                 plan=data["plan"], host=host, datastore=datastore, retention=form.retention(),
+                onboard=data["start_now"],
             )  # fmt: skip
         except ValidationError as exc:
             for field, field_errors in getattr(exc, "message_dict", {"__all__": exc.messages}).items():
                 form.add_error(field if field in form.fields else None, field_errors)
         else:
-            if data["start_now"]:
-                run, _ = services.tenant_onboard(tenant_id=tenant.pk, actor=request.user)
+            if run is not None:
                 return redirect("tenants:run", slug=tenant.slug, run_id=run.pk)
             messages.success(request, f"Tenant {tenant.slug} created; start onboarding when ready.")
             return redirect("tenants:detail", slug=tenant.slug)

@@ -32,9 +32,8 @@ from core.commands import (
     validation_message,
     write_new_private_file,
 )
-from plans.models import Plan
 from tenants import selectors, services
-from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant, TenantToken
+from tenants.models import OnboardingRun, PbsHost, Tenant, TenantToken
 from tenants.onboarding import RunResult, runs_drive
 
 
@@ -159,37 +158,12 @@ class Command(BaseCommand):
     # --- create / onboard ---------------------------------------------------------------
 
     def _create(self, options: dict[str, Any]) -> None:
-        host = datastore = plan = None
-        if options["host"]:
-            host = PbsHost.objects.filter(name=options["host"]).first()
-            if host is None:
-                raise fail(f"no host named {options['host']!r}", code=EXIT_USAGE)
-        if options["datastore"]:
-            if host is None:
-                raise fail("--datastore needs --host", code=EXIT_USAGE)
-            datastore = Datastore.objects.filter(host=host, name=options["datastore"]).first()
-            if datastore is None:
-                raise fail(f"no datastore {options['datastore']!r} on {host.name}", code=EXIT_USAGE)
-        if options["plan"]:
-            plan = Plan.objects.filter(name=options["plan"]).first()
-            if plan is None:
-                raise fail(f"no plan named {options['plan']!r}", code=EXIT_USAGE)
-        defaults = services.Retention()
-        given = {k: options[k] for k in services.KEEP_FIELDS if options[k] is not None}
-        retention = services.Retention(
-            **{**{k: getattr(defaults, k) for k in services.KEEP_FIELDS}, **given},
-            schedule=options["schedule"] or defaults.schedule,
-        )
-        tenant = services.tenant_create(
-            slug=options["slug"],
-            name=options["name"],
-            contact_name=options["contact_name"],
-            contact_email=options["contact_email"],
-            plan=plan,
-            host=host,
-            datastore=datastore,
-            retention=retention,
-        )
+        tenant, _ = services.tenant_create_request(
+            slug=options["slug"], name=options["name"],
+            contact_name=options["contact_name"], contact_email=options["contact_email"],
+            host=options["host"] or None, datastore=options["datastore"] or None, plan=options["plan"] or None,
+            retention=options,
+        )  # fmt: skip
         emit(
             self,
             options,

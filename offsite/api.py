@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import generics, serializers, status
@@ -16,8 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMspStaff
-from offsite import selectors, services, tasks
+from offsite import selectors, services
 from offsite.models import OffsitePolicy, Remote, SyncJobRecord
+from offsite.services import requests
 from pbsclient.errors import PbsError
 from tenants.models import Datastore, PbsHost, Tenant
 
@@ -189,7 +189,7 @@ class PolicyApplyApi(APIView):
     @extend_schema(request=None, responses={202: _QUEUED})
     def post(self, request: Request, pk: int) -> Response:
         policy = get_object_or_404(OffsitePolicy, pk=pk)
-        transaction.on_commit(lambda: tasks.offsite_policy_apply.delay(policy.pk))
+        requests.policy_apply_request(policy=policy, actor=request.user)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -327,5 +327,5 @@ class StatusRefreshApi(APIView):
 
     @extend_schema(request=None, responses={202: _QUEUED})
     def post(self, request: Request) -> Response:
-        transaction.on_commit(tasks.offsite_status_refresh_all.delay)
+        requests.status_refresh_request(actor=request.user)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)

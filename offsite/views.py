@@ -4,16 +4,15 @@ copies; POST actions to run a job now and to refresh status (both queued to Cele
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.permissions import staff_required
-from audit.services import audit_record
 from core.htmx import wants_partial
-from offsite import selectors, tasks
+from offsite import selectors
 from offsite.models import OffsitePolicy, SyncJobRecord
+from offsite.services import requests
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -33,13 +32,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_POST
 def job_run(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(SyncJobRecord.objects.select_related("host"), pk=pk)
-    with transaction.atomic():
-        audit_record(
-            action="offsite.sync_job_run_request",
-            actor=request.user,
-            target=f"{record.host.name}:sync/{record.job_id}",
-        )
-        transaction.on_commit(lambda: tasks.offsite_job_run.delay(record.pk))
+    requests.sync_job_run_request(record=record, actor=request.user)
     messages.info(request, f"Sync job {record.job_id} on {record.host.name} is queued to run.")
     return redirect("offsite:overview")
 
@@ -49,9 +42,7 @@ def job_run(request: HttpRequest, pk: int) -> HttpResponse:
 def policy_apply(request: HttpRequest) -> HttpResponse:
     """The policy comes in the form (``policy``), like every other field of a write."""
     policy = get_object_or_404(OffsitePolicy, pk=_int_or_none(request.POST.get("policy")))
-    with transaction.atomic():
-        audit_record(action="offsite.policy_apply_request", actor=request.user, target=f"policy/{policy.pk}")
-        transaction.on_commit(lambda: tasks.offsite_policy_apply.delay(policy.pk))
+    requests.policy_apply_request(policy=policy, actor=request.user)
     messages.info(request, f"Policy {policy.pk} is queued to be applied on PBS.")
     return redirect("offsite:overview")
 
@@ -59,6 +50,6 @@ def policy_apply(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_POST
 def status_refresh(request: HttpRequest) -> HttpResponse:
-    transaction.on_commit(tasks.offsite_status_refresh_all.delay)
+    requests.status_refresh_request(actor=request.user)
     messages.info(request, "Offsite status refresh is queued.")
     return redirect("offsite:overview")

@@ -235,3 +235,20 @@ def test_the_tenant_and_host_partials_flag_a_stale_copy(hosts):
     assert "stale" in tenant_html
     assert "behind by 3 days" in tenant_html
     assert "1 tenant" in host_html
+
+
+def test_the_page_and_the_api_audit_and_queue_a_policy_apply_alike(
+    client, staff_user, hosts, django_capture_on_commit_callbacks
+):
+    from audit.models import AuditEvent
+
+    policy = _policy(hosts, apply=False)
+    client.force_login(staff_user)
+    with django_capture_on_commit_callbacks() as from_page:
+        client.post(reverse("offsite:policy_apply"), {"policy": policy.pk})
+    with django_capture_on_commit_callbacks() as from_api:
+        reply = client.post(f"/api/v1/offsite/policies/{policy.pk}/apply/")
+    assert reply.status_code == 202
+    rows = list(AuditEvent.objects.filter(action="offsite.policy_apply_request").values_list("actor_id", "target"))
+    assert rows == [(staff_user.pk, f"policy/{policy.pk}")] * 2
+    assert len(from_page) == len(from_api) == 1

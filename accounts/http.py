@@ -13,7 +13,7 @@ def client_ip(request: HttpRequest) -> str | None:
     ``X-Forwarded-For`` entry, the one the portal's own reverse proxy appended (entries to
     its left come from the client and can be forged).
     """
-    if getattr(settings, "PORTAL_TRUST_X_FORWARDED_FOR", False):
+    if settings.PORTAL_TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db.models import Count, Max, QuerySet
 
@@ -20,6 +19,7 @@ from alerts.models import (
     TenantQuota,
     WebhookDelivery,
 )
+from billing.models import UsageSample
 
 # billing.Plan.metric -> the UsageSample field that carries it.
 METRIC_FIELDS = {
@@ -88,17 +88,6 @@ def tenant_metric(tenant: Any) -> str:
     return metric if metric in METRIC_FIELDS else DEFAULT_METRIC
 
 
-def usage_sample_model() -> Any:
-    """billing.UsageSample, or a loud error naming what is missing."""
-    try:
-        return apps.get_model("billing", "UsageSample")
-    except LookupError as exc:
-        raise RuntimeError(
-            "billing.UsageSample does not exist yet: quota evaluation reads usage from it "
-            "(fields tenant, logical_bytes, latest_bytes, physical_estimate_bytes)"
-        ) from exc
-
-
 @dataclass(frozen=True)
 class UsageFigure:
     sample_id: int
@@ -114,8 +103,7 @@ def usage_latest_for_tenant(*, tenant_id: int, metric: str) -> UsageFigure | Non
     must not replace a newer figure."""
     field = METRIC_FIELDS.get(metric, METRIC_FIELDS[DEFAULT_METRIC])
     row = (
-        usage_sample_model()
-        .objects.filter(tenant_id=tenant_id)
+        UsageSample.objects.filter(tenant_id=tenant_id)
         .order_by("-day", "-taken_at", "-id")
         .values("id", field, "taken_at", "newest_backup_at")
         .first()
@@ -204,7 +192,7 @@ def alert_recipients_for_tenant(tenant: Any) -> list[str]:
 
 
 def alert_staff_recipients() -> list[str]:
-    return list(getattr(settings, "PORTAL_ALERT_EMAILS", []))
+    return list(settings.PORTAL_ALERT_EMAILS)
 
 
 def tenant_alert_settings(tenant_id: int) -> TenantAlertSettings | None:
@@ -215,7 +203,7 @@ def backup_max_age_hours(tenant: Any) -> int:
     own = TenantAlertSettings.objects.filter(tenant_id=_tenant_id(tenant)).values_list(
         "backup_max_age_hours", flat=True
     ).first()
-    return own or int(getattr(settings, "PORTAL_ALERT_BACKUP_MAX_AGE_HOURS", 26))
+    return own or int(settings.PORTAL_ALERT_BACKUP_MAX_AGE_HOURS)
 
 
 def webhook_deliveries_list(*, tenant_id: int | None = None, status: str | None = None) -> QuerySet[WebhookDelivery]:

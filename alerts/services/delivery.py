@@ -39,7 +39,7 @@ def alert_email_send(*, alert_id: int, event: str) -> int:
     tenant = alert.tenant
     context = {
         "alert": alert, "tenant": tenant, "resolved": event == "alert.resolved",
-        "portal_url": getattr(settings, "PORTAL_BASE_URL", ""),
+        "portal_url": settings.PORTAL_BASE_URL,
     }
     subject_prefix = "Resolved: " if event == "alert.resolved" else ""
     sent = 0
@@ -144,7 +144,7 @@ def webhook_deliveries_create(*, alert: Alert, event: str, now: datetime | None 
     ).exists()
     if own:
         targets.append(WebhookDelivery.Target.TENANT)
-    if getattr(settings, "PORTAL_WEBHOOK_URL", ""):
+    if settings.PORTAL_WEBHOOK_URL:
         targets.append(WebhookDelivery.Target.GLOBAL)
     deliveries = []
     for target in targets:
@@ -230,7 +230,7 @@ def webhook_delivery_attempt(
         "X-Portal-Timestamp": timestamp,
         "X-Portal-Signature": webhook_signature(secret=secret, timestamp=timestamp, body=body),
     }
-    timeout = float(getattr(settings, "PORTAL_WEBHOOK_TIMEOUT_SECONDS", 10))
+    timeout = float(settings.PORTAL_WEBHOOK_TIMEOUT_SECONDS)
     try:
         with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as http:
             response = http.post(url, content=body, headers=headers)

@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +21,7 @@ from accounts.permissions import (
 )
 from alerts import selectors, services
 from alerts.models import Alert, QuotaAction, QuotaState
+from core.pagination import BoundedLimitOffsetPagination
 from plans.models import Plan
 from tenants.models import Tenant
 
@@ -71,7 +71,7 @@ class QuotaStateListApi(APIView):
         filters.is_valid(raise_exception=True)
         states = list(filters.validated_data.get("state", []))
         qs = scope_to_user(selectors.quota_states_list(states=states or None), request.user)
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(QuotaStateOutput(page, many=True).data)
 
@@ -217,7 +217,7 @@ class AlertListApi(APIView):
             status=data.get("status"), tenant_id=data.get("tenant"), kind=data.get("kind")
         )
         qs = scope_to_user(qs, request.user)
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(AlertOutput(page, many=True).data)
 
@@ -293,6 +293,6 @@ class WebhookDeliveryListApi(APIView):
         qs = selectors.webhook_deliveries_list(
             tenant_id=filters.validated_data.get("tenant"), status=filters.validated_data.get("status")
         )
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

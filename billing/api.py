@@ -12,7 +12,6 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.permissions import CLIENT, IsAccounting, can_view_tenant, has_role
 from billing import selectors, services
 from billing.models import Invoice
+from core.pagination import BoundedLimitOffsetPagination
 from plans.models import Plan
 from tenants.models import Tenant
 
@@ -114,7 +114,7 @@ class PeriodRowsApi(APIView):
     def get(self, request: Request, period: str) -> Response:
         row = _period_or_404(period)
         qs = selectors.period_invoices(period=row, include_credited=False).select_related("period")
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 

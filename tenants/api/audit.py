@@ -7,13 +7,13 @@ from drf_spectacular.utils import (
     extend_schema,
 )
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMspStaff
 from audit.models import AuditEvent
+from core.pagination import BoundedLimitOffsetPagination
 
 
 class AuditEventOutput(serializers.Serializer):
@@ -67,6 +67,6 @@ class AuditEventListApi(APIView):
             qs = qs.filter(actor_label=f["actor"])
         if f["result"]:
             qs = qs.filter(result=f["result"])
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(AuditEventOutput(page, many=True).data)

@@ -10,12 +10,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsMspStaff
+from core.pagination import BoundedLimitOffsetPagination
 from plans.models import Plan
 from tenants import selectors, services
 from tenants.api.common import (
@@ -76,7 +76,7 @@ class TenantListApi(StaffWriteMixin, APIView):
             qs: QuerySet[Tenant] = Tenant.objects.none()
         else:
             qs = selectors.tenant_list(search=f["q"], host_id=host_id, status=f["status"], plan_id=plan_id)
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(TenantOutput(page, many=True).data)
 

@@ -84,7 +84,9 @@ def onboarded(pbs_sim, pbs_host, alert_settings, django_capture_on_commit_callba
     tenant.refresh_from_db()
     assert tenant.status == Tenant.Status.ACTIVE, "onboarding on the simulator must succeed first"
     backup = TenantToken.objects.get(tenant=tenant, purpose=TenantToken.Purpose.BACKUP, revoked_at__isnull=True)
-    restore = tenant_services.restore_token_create(tenant=tenant, name="laptop", days=30, actor=None, keep_secret=True).token
+    restore = tenant_services.restore_token_create(
+        tenant=tenant, name="laptop", days=30, actor=None, keep_secret=True
+    ).token
     pbs_sim.seed_snapshot(
         store="store1", ns=tenant.namespace, backup_type="vm", backup_id="100",
         backup_time=int(at(0).timestamp()), size=10 * 2**30, owner=f"{tenant.pbs_userid}!backup",

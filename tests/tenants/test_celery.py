@@ -108,6 +108,7 @@ def test_effective_privileges_of_backup_and_restore_tokens(pbs_sim: Any, https_h
     for slug in ("acme", "other"):
         pbs_sim.seed_snapshot(store="store1", ns=NS.format(slug=slug), backup_type="vm", backup_id="100",
                               backup_time=1_700_000_000, size=1000, owner=f"{slug}@pbs!backup")  # fmt: skip
+    acme.refresh_from_db()  # onboarded by the worker
     backup = TenantToken.objects.get(tenant=acme, purpose="backup", revoked_at__isnull=True)
     backup_secret = services.token_reveal(token_id=backup.pk)
     restore = services.restore_token_create(tenant=acme, name="laptop", days=7, actor=None, keep_secret=True).token

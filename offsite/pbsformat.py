@@ -56,7 +56,7 @@ def parse_group_filter(text: str) -> GroupFilter:
             raise ValueError(f"unable to parse backup type '{value}'")
     elif kind == "group":
         btype, slash, bid = value.partition("/")
-        if not slash or btype not in BACKUP_TYPES or not _BACKUP_ID_RE.match(bid):
+        if not slash or btype not in BACKUP_TYPES or not _BACKUP_ID_RE.fullmatch(bid):
             raise ValueError("value does not match the regex pattern")
     elif kind == "regex":
         try:
@@ -98,7 +98,7 @@ _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
 
 def parse_byte_size(text: str) -> tuple[float, str]:
     """Parse a PBS byte size (``10MiB``, ``1.5 GB``, ``4096``) into (number, unit)."""
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise ValueError(f"unable to parse size '{text}'")
     number, unit = float(match.group(1)), match.group(2) or "B"

@@ -66,7 +66,7 @@ def _check_safe_id(value: object, what: str, *, min_len: int, max_len: int | Non
         raise _fail(f"{what} '{value}' is {len(value)} characters; PBS needs at least {min_len}")
     if max_len is not None and len(value) > max_len:
         raise _fail(f"{what} '{value}' is {len(value)} characters; PBS allows at most {max_len}")
-    if not _SAFE_ID_RE.match(value):
+    if not _SAFE_ID_RE.fullmatch(value):
         raise _fail(f"{what} '{value}' may only contain {_SAFE_ID_HELP}")
     return value
 
@@ -84,7 +84,7 @@ def validate_userid(userid: str) -> str:
     name, realm = userid.rsplit("@", 1)
     if not name:
         raise _fail(f"user id '{userid}' has an empty name before '@'")
-    if not _USER_NAME_RE.match(name):
+    if not _USER_NAME_RE.fullmatch(name):
         raise _fail(
             f"user name '{name}' in '{userid}' contains whitespace, ':', '/' or a control character; "
             "PBS does not allow those"
@@ -94,7 +94,7 @@ def validate_userid(userid: str) -> str:
             f"user name '{name}' starts with '.'; PBS refuses URL path components starting with '.', "
             "so such a user could not be managed through the API"
         )
-    if len(realm) < 2 or len(realm) > 32 or not _SAFE_ID_RE.match(realm):
+    if len(realm) < 2 or len(realm) > 32 or not _SAFE_ID_RE.fullmatch(realm):
         raise _fail(f"realm '{realm}' in '{userid}' must be 2..32 characters of {_SAFE_ID_HELP}")
     if len(userid) < 3 or len(userid) > MAX_AUTHID_LENGTH:
         raise _fail(f"user id '{userid}' is {len(userid)} characters; PBS allows 3..{MAX_AUTHID_LENGTH}")
@@ -226,7 +226,7 @@ def validate_acl_path(path: str) -> str:
         raise _fail("ACL path is empty; use '/' for the root")
     if len(path) > MAX_ACL_PATH_LENGTH:
         raise _fail(f"ACL path '{path[:40]}...' is {len(path)} characters; PBS allows at most {MAX_ACL_PATH_LENGTH}")
-    if not _ACL_PATH_RE.match(path):
+    if not _ACL_PATH_RE.fullmatch(path):
         raise _fail(
             f"ACL path '{path}' is malformed; it must start with '/' and each part must be "
             f"{_SAFE_ID_HELP} (no trailing '/')"
@@ -287,7 +287,7 @@ def validate_fingerprint(fingerprint: str) -> str:
     if not isinstance(fingerprint, str):
         raise _fail(f"fingerprint must be a string, not {type(fingerprint).__name__}")
     value = fingerprint.strip()
-    if not _FINGERPRINT_RE.match(value):
+    if not _FINGERPRINT_RE.fullmatch(value):
         hex_only = re.sub(r"[^0-9a-fA-F]", "", value)
         hint = ""
         if len(hex_only) == 64 and ":" not in value:
@@ -329,13 +329,13 @@ def _check_value_list(text: str, what: str, low: int, high: int, event: str) -> 
         if item == "":
             raise _fail(f"calendar event '{event}': empty {what} value")
         base, _, repeat = item.partition("/")
-        if repeat and (not _NUM.match(repeat) or int(repeat) == 0):
+        if repeat and (not _NUM.fullmatch(repeat) or int(repeat) == 0):
             raise _fail(f"calendar event '{event}': repetition '/{repeat}' in {what} must be a positive number")
         if base == "*":
             continue
         start, dots, end = base.partition("..")
         for number in (start, end) if dots else (start,):
-            if not _NUM.match(number):
+            if not _NUM.fullmatch(number):
                 raise _fail(f"calendar event '{event}': '{item}' is not a valid {what}")
             if not low <= int(number) <= high:
                 raise _fail(f"calendar event '{event}': {what} {int(number)} is outside {low}..{high}")

@@ -125,7 +125,7 @@ def slug_problems(slug: str, *, store: str | None = None) -> list[str]:
         problems.append(
             f"Use at most {SLUG_MAX_LENGTH} characters (the prune job id '{PRUNE_JOB_PREFIX}{slug}' must fit PBS's 32)."
         )
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):
         problems.append("Use lower-case letters, digits and hyphens; start and end with a letter or digit.")
     if slug in RESERVED_SLUGS:
         problems.append(f"'{slug}' is reserved.")
@@ -158,7 +158,7 @@ def restore_name_problems(slug: str, name: str) -> list[str]:
     """Why ``name`` cannot name a restore token of tenant ``slug`` (empty list: it can)."""
     names = tenant_names(slug)
     problems: list[str] = []
-    if not RESTORE_NAME_RE.match(name):
+    if not RESTORE_NAME_RE.fullmatch(name):
         problems.append("Use lower-case letters, digits and hyphens; start and end with a letter or digit.")
     elif len(name) > names.max_restore_name_length:
         problems.append(f"Use at most {names.max_restore_name_length} characters.")

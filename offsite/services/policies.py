@@ -59,7 +59,7 @@ def policy_create(
             errors["remote"] = "without a source datastore, give an external remote"
         elif remote.pulling_host_id != target_datastore.host_id:
             errors["remote"] = "the remote must be configured on the target datastore's host"
-        if not source_store or not SAFE_ID_RE.match(source_store):
+        if not source_store or not SAFE_ID_RE.fullmatch(source_store):
             errors["source_store"] = "name the datastore on the external source"
         if scope == OffsitePolicy.Scope.TENANTS:
             errors["scope"] = "tenant-scoped replication needs a portal datastore as source"

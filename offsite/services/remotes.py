@@ -83,7 +83,7 @@ def remote_create(
         if errors:
             raise ValidationError(errors)
     errors = {}
-    if not (3 <= len(name) <= 32 and SAFE_ID_RE.match(name)):
+    if not (3 <= len(name) <= 32 and SAFE_ID_RE.fullmatch(name)):
         errors["name"] = "remote name must be a SAFE_ID of 3..32 characters"
     _check(errors, "fingerprint", validation.validate_fingerprint, fingerprint)
     _check(

@@ -1,4 +1,7 @@
-"""Site-wide enforcement of the staff second-factor policy.
+"""Site-wide enforcement of the second factor.
+
+A user who has a second factor gets a session only by passing it: a session that never did
+(made by any login form but the portal's, such as the Django admin's) is ended.
 
 The role decorators in accounts.permissions already refuse staff without a TOTP when
 ``PORTAL_REQUIRE_STAFF_TOTP`` is on; this middleware makes the rule hold for every view,
@@ -10,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.permissions import totp_required_but_missing
+from accounts.permissions import second_factor_unproven, totp_required_but_missing
 
 
 class SecondFactorPolicyMiddleware:
@@ -22,6 +27,12 @@ class SecondFactorPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if second_factor_unproven(request):
+            # A session that skipped the code (any sign-in but the portal's own): end it.
+            logout(request)
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": "Sign in again with your second factor."}, status=401)
+            return redirect_to_login(request.get_full_path())
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and totp_required_but_missing(user):
             # The security page and its enrolment steps live under one prefix.

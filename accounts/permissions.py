@@ -50,6 +50,7 @@ HTML views redirect to the enrolment page, the API answers 403. See docs/securit
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
@@ -75,6 +76,28 @@ CLIENT = (Role.CLIENT,)
 
 
 # --- predicates -------------------------------------------------------------
+
+
+# Set in the session when this session passed the second factor (sign-in with the code, or
+# enrolling one); a password alone never gives a session of a user who has a factor.
+SECOND_FACTOR_SESSION_KEY = "second_factor_passed_at"
+
+
+def second_factor_proven(request: Any) -> None:
+    """Record that this session passed the user's second factor."""
+    request.session[SECOND_FACTOR_SESSION_KEY] = int(time.time())
+
+
+def second_factor_unproven(request: Any) -> bool:
+    """True for a signed-in user with a second factor whose session never passed it (e.g. a
+    session made by another login form than the portal's)."""
+    user = getattr(request, "user", None)
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and getattr(user, "totp_confirmed_at", None)
+        and not request.session.get(SECOND_FACTOR_SESSION_KEY)
+    )
 
 
 def totp_required_but_missing(user: Any) -> bool:

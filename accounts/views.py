@@ -27,7 +27,7 @@ from accounts import selectors, services
 from accounts.forms import LoginForm, SignUpForm, TotpCodeForm
 from accounts.http import client_ip
 from accounts.models import Invitation, Role, User
-from accounts.permissions import admin_required, staff_required
+from accounts.permissions import admin_required, second_factor_proven, staff_required
 from audit.services import audit_record
 
 PENDING_LOGIN_KEY = "accounts.pending_login"
@@ -53,6 +53,8 @@ def _lock_message(seconds: int) -> str:
 
 def _finish_login(request: HttpRequest, user: User, *, second_factor: bool, next_url: str) -> HttpResponse:
     auth_login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+    if second_factor:
+        second_factor_proven(request)
     services.login_completed(user=user, ip=client_ip(request), second_factor=second_factor)
     return redirect(_safe_next(request, next_url))
 
@@ -186,6 +188,7 @@ def totp_confirm(request: HttpRequest) -> HttpResponse:
     except services.TotpError as exc:
         messages.error(request, str(exc))
     else:
+        second_factor_proven(request)  # the code just entered proves it for this session
         messages.success(request, "Second factor set up. You will be asked for a code at sign-in.")
     return redirect("accounts:security")
 

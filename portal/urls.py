@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
@@ -14,8 +16,16 @@ urlpatterns = [
     path("my/", include("selfservice.urls")),
     path("offsite/", include("offsite.urls")),
     path("alerts/", include("alerts.urls")),
-    path("django-admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", views.api_docs, name="api-docs"),
 ]
+
+if settings.DEBUG:
+    # Development only: the admin signs in through the portal's login (throttled, second
+    # factor, audited), never through a form of its own. Production does not mount it.
+    def _admin_login(request, extra_context=None):
+        return redirect_to_login(request.GET.get("next") or request.get_full_path())
+
+    admin.site.login = _admin_login
+    urlpatterns.append(path("django-admin/", admin.site.urls))

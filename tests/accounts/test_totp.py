@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts import services
 from accounts.models import Role, User
+from accounts.permissions import SECOND_FACTOR_SESSION_KEY
 from audit.models import AuditEvent
 from core.crypto import decrypt_secret
 from tests.factories import DEFAULT_PASSWORD, make_user
@@ -29,6 +30,14 @@ def _enrol(client: Client, user: User) -> str:
     assert user.has_totp
     client.logout()
     return secret
+
+
+def _sign_in(client: Client, user: User, secret: str) -> None:
+    """The portal's own sign-in: password, then a code."""
+    client.post("/accounts/login/", {"username": user.username, "password": DEFAULT_PASSWORD})
+    response = client.post("/accounts/login/verify/", {"code": _code_for(secret, 1)})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(user.pk)
 
 
 def _code_for(secret: str, steps_ahead: int = 0) -> str:
@@ -139,8 +148,8 @@ def test_staff_cannot_turn_off_a_required_second_factor(
 ) -> None:
     secret = _enrol(client, operator_user)
     settings.PORTAL_REQUIRE_STAFF_TOTP = True
-    client.force_login(operator_user)
-    client.post("/accounts/security/totp/disable/", {"code": _code_for(secret, 1)})
+    _sign_in(client, operator_user, secret)
+    client.post("/accounts/security/totp/disable/", {"code": _code_for(secret, 2)})
     operator_user.refresh_from_db()
     assert operator_user.has_totp
 
@@ -149,6 +158,9 @@ def test_staff_cannot_turn_off_a_required_second_factor(
 def test_a_client_may_turn_off_totp_with_a_current_code(client: Client, client_a) -> None:
     secret = _enrol(client, client_a)
     client.force_login(client_a)
+    session = client.session  # as after the code step (its code would be spent for the test below)
+    session[SECOND_FACTOR_SESSION_KEY] = 1
+    session.save()
     client.post("/accounts/security/totp/disable/", {"code": "000000"})
     client_a.refresh_from_db()
     assert client_a.has_totp
@@ -193,3 +205,22 @@ def test_under_the_policy_staff_can_enrol_and_then_work(client: Client, operator
     response = client.get("/")
     assert response.status_code == 302
     assert response.url == "/tenants/"
+
+
+def test_a_session_that_skipped_the_second_factor_is_ended(client: Client, operator_user) -> None:
+    """A password alone (any login form but the portal's, e.g. the Django admin's) never gives
+    a session to a user who has a second factor."""
+    _enrol(client, operator_user)
+    client.force_login(operator_user)  # what another login form would do: password only
+    response = client.get("/tenants/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert "_auth_user_id" not in client.session
+    api = client.get("/api/v1/tenants/")
+    assert api.status_code in (401, 403)
+
+
+def test_signing_in_with_the_code_gives_a_working_session(client: Client, operator_user) -> None:
+    secret = _enrol(client, operator_user)
+    _sign_in(client, operator_user, secret)
+    assert client.get("/tenants/").status_code == 200

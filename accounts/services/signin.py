@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -31,6 +33,17 @@ class LoginResult:
     retry_after: int = 0
 
 
+def _audited_name(username: str) -> str:
+    """The name a failed sign-in is audited under. An existing account's name as it is; any
+    other text only as its first three characters and a keyed hash, because a "username" that
+    names no account is often a password typed into the wrong field. The hash still lets staff
+    see repeated attempts with the same text."""
+    if User.objects.filter(username=username).exists():
+        return username
+    digest = hmac.new(settings.SECRET_KEY.encode(), username.encode(), hashlib.sha256).hexdigest()[:12]
+    return f"{username[:3]}…#{digest}"
+
+
 def login_attempt(
     *, request: Any, username: str, password: str, ip: str | None
 ) -> LoginResult:
@@ -45,7 +58,7 @@ def login_attempt(
     if remaining:
         audit_record(
             action="login.failed",
-            target=username,
+            target=_audited_name(username),
             result=AuditEvent.Result.DENIED,
             detail={"reason": "locked", "retry_after": remaining},
             ip_address=ip,
@@ -56,7 +69,7 @@ def login_attempt(
     if user is None:
         audit_record(
             action="login.failed",
-            target=username,
+            target=_audited_name(username),
             result=AuditEvent.Result.FAILED,
             detail={"reason": "bad credentials"},
             ip_address=ip,
@@ -64,7 +77,7 @@ def login_attempt(
         if login_failure_record(username=username, ip=ip):
             audit_record(
                 action="login.lockout",
-                target=username,
+                target=_audited_name(username),
                 result=AuditEvent.Result.DENIED,
                 detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS},
                 ip_address=ip,

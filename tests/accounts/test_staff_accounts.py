@@ -51,3 +51,16 @@ def test_the_cli_resets_a_lost_second_factor(operator_user) -> None:
     operator_user.refresh_from_db()
     assert not operator_user.has_totp
     assert AuditEvent.objects.filter(action="totp.reset", actor_label="system").exists()
+
+
+@pytest.mark.django_db
+def test_a_mistyped_username_is_not_kept_verbatim_in_the_audit_trail(client) -> None:
+    from audit.models import AuditEvent
+
+    typed = "Sup3r-Secret-Passw0rd"  # a password typed into the username field
+    client.post("/accounts/login/", {"username": typed, "password": "whatever-else-1"})
+    client.post("/accounts/login/", {"username": typed, "password": "whatever-else-2"})
+    targets = list(AuditEvent.objects.filter(action="login.failed").values_list("target", flat=True))
+    assert len(targets) == 2
+    assert all(typed not in t and t.startswith("Sup") for t in targets)
+    assert targets[0] == targets[1], "the same text gives the same mark, so repeats stay visible"

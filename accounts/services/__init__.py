@@ -28,7 +28,7 @@ from accounts.services.signin import (
     login_totp_attempt,
 )
 from accounts.services.throttle import (
-    login_failure_record,
+    login_attempt_reserve,
     login_lock_remaining,
     login_success_record,
     login_throttles_prune,
@@ -59,8 +59,8 @@ __all__ = [
     "invitation_token_hash",
     "logger",
     "login_attempt",
+    "login_attempt_reserve",
     "login_completed",
-    "login_failure_record",
     "login_lock_remaining",
     "login_success_record",
     "login_throttles_prune",

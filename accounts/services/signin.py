@@ -13,7 +13,7 @@ from django.contrib.auth import authenticate
 
 from accounts.models import User
 from accounts.services.base import _tenant_of
-from accounts.services.throttle import login_failure_record, login_lock_remaining, login_success_record
+from accounts.services.throttle import login_attempt_reserve, login_lock_remaining, login_success_record
 from accounts.services.totp import totp_verify
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -50,9 +50,10 @@ def login_attempt(
     """Check a username and password under the throttle.
 
     Steps: refuse at once while the account name or the IP is locked (the password is not
-    even checked); authenticate; on failure count it (maybe starting a lockout) and audit;
-    on success clear the account counter. The caller logs the user in (OK) or asks for the
-    second factor (NEEDS_TOTP); ``login_completed`` writes the success audit row.
+    even checked); reserve the attempt atomically (count it first, so parallel guesses
+    cannot all pass the check); authenticate; on failure keep the count (maybe starting a
+    lockout) and audit; on success give it back and clear the account counter. The caller
+    logs the user in (OK) or asks for the second factor (NEEDS_TOTP); ``login_completed`` writes the success audit row.
     """
     remaining = login_lock_remaining(username=username, ip=ip)
     if remaining:
@@ -65,6 +66,19 @@ def login_attempt(
         )
         return LoginResult(LoginOutcome.LOCKED, retry_after=remaining)
 
+    reservation = login_attempt_reserve(username=username, ip=ip)
+    if not reservation.allowed:  # a parallel attempt used the last one
+        retry_after = login_lock_remaining(username=username, ip=ip)
+        retry_after = retry_after or settings.PORTAL_LOGIN_LOCKOUT_SECONDS
+        audit_record(
+            action="login.failed",
+            target=_audited_name(username),
+            result=AuditEvent.Result.DENIED,
+            detail={"reason": "locked", "retry_after": retry_after},
+            ip_address=ip,
+        )
+        return LoginResult(LoginOutcome.LOCKED, retry_after=retry_after)
+
     user = authenticate(request, username=username, password=password)
     if user is None:
         audit_record(
@@ -74,7 +88,7 @@ def login_attempt(
             detail={"reason": "bad credentials"},
             ip_address=ip,
         )
-        if login_failure_record(username=username, ip=ip):
+        if reservation.locks:
             audit_record(
                 action="login.lockout",
                 target=_audited_name(username),
@@ -89,13 +103,12 @@ def login_attempt(
 
     if user.has_totp:
         return LoginResult(LoginOutcome.NEEDS_TOTP, user=user)
-    login_success_record(username=username)
-    return LoginResult(LoginOutcome.OK, user=user)
+    return LoginResult(LoginOutcome.OK, user=user)  # login_completed gives the attempt back
 
 
 def login_completed(*, user: User, ip: str | None, second_factor: bool) -> None:
     """Audit a finished sign-in (called by the view after ``django.contrib.auth.login``)."""
-    login_success_record(username=user.get_username())
+    login_success_record(username=user.get_username(), ip=ip)
     audit_record(
         action="login.succeeded",
         actor=user,
@@ -120,24 +133,26 @@ def login_totp_attempt(*, user: User, code: str, ip: str | None) -> LoginResult:
             ip_address=ip,
         )
         return LoginResult(LoginOutcome.LOCKED, retry_after=remaining)
-    if totp_verify(user=user, code=code):
+    reservation = login_attempt_reserve(username=username, ip=ip)
+    if reservation.allowed and totp_verify(user=user, code=code):
         return LoginResult(LoginOutcome.OK, user=user)
     audit_record(
         action="login.failed",
         target=username,
         tenant=_tenant_of(user),
-        result=AuditEvent.Result.FAILED,
-        detail={"reason": "bad second factor", "step": "totp"},
+        result=AuditEvent.Result.FAILED if reservation.allowed else AuditEvent.Result.DENIED,
+        detail={"reason": "bad second factor" if reservation.allowed else "locked", "step": "totp"},
         ip_address=ip,
     )
-    if login_failure_record(username=username, ip=ip):
-        audit_record(
-            action="login.lockout",
-            target=username,
-            tenant=_tenant_of(user),
-            result=AuditEvent.Result.DENIED,
-            detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS, "step": "totp"},
-            ip_address=ip,
-        )
+    if reservation.locks or not reservation.allowed:
+        if reservation.locks:
+            audit_record(
+                action="login.lockout",
+                target=username,
+                tenant=_tenant_of(user),
+                result=AuditEvent.Result.DENIED,
+                detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS, "step": "totp"},
+                ip_address=ip,
+            )
         return LoginResult(LoginOutcome.LOCKED, retry_after=settings.PORTAL_LOGIN_LOCKOUT_SECONDS)
     return LoginResult(LoginOutcome.FAILED)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import LoginThrottle
@@ -49,45 +50,63 @@ def login_lock_remaining(*, username: str, ip: str | None) -> int:
     return max(1, int((until - now).total_seconds() + 0.999)) if until else 0
 
 
-def _failure_count(scope: str, key: str, now: Any) -> bool:
-    """Count one failure for (scope, key); True when it starts a lockout."""
-    for _attempt in range(2):  # a concurrent first failure may create the row under us
+def _reserve(scope: str, key: str, now: Any) -> tuple[bool, bool]:
+    """Count one attempt for (scope, key) under the row lock, BEFORE its password or code is
+    checked. Returns (allowed, starts_lock): attempts past the limit are refused, so parallel
+    guesses cannot all pass a check that runs before the count."""
+    for _attempt in range(2):  # a concurrent first attempt may create the row under us
         try:
             with transaction.atomic():
                 row, _ = LoginThrottle.objects.select_for_update().get_or_create(
                     scope=scope, key=key, defaults={"window_started_at": now}
                 )
-                expired_lock = row.locked_until is not None and row.locked_until <= now
-                if expired_lock or row.window_started_at + _window() <= now:
-                    row.failures = 0
-                    row.window_started_at = now
-                    row.locked_until = None
+                if row.locked_until is not None and row.locked_until > now:
+                    return False, False
+                if row.locked_until is not None or row.window_started_at + _window() <= now:
+                    row.failures, row.window_started_at, row.locked_until = 0, now, None
                 row.failures += 1
-                starts_lock = row.failures >= _limit(scope) and row.locked_until is None
+                starts_lock = row.failures >= _limit(scope)
                 if starts_lock:
                     row.locked_until = now + _window()
                 row.save()
-                return starts_lock
+                return True, starts_lock
         except IntegrityError:
             continue
-    return False
+    return False, False
 
 
-def login_failure_record(*, username: str, ip: str | None) -> bool:
-    """Count a failed sign-in against the account name and the IP; True if either locks."""
+@dataclass(frozen=True)
+class Reservation:
+    """One sign-in attempt counted before its check: ``allowed`` to go on, and whether a
+    failure of it ``locks`` the account name or the address."""
+
+    allowed: bool
+    locks: bool
+
+
+def login_attempt_reserve(*, username: str, ip: str | None) -> Reservation:
+    """Count an attempt against the account name and the IP before the check it guards
+    (the throttle reserves, then checks). A good attempt gives its count back
+    (``login_success_record``); a bad one keeps it."""
     now = timezone.now()
-    locked = False
+    allowed, locks = True, False
     for scope, key in _keys(username=username, ip=ip):
-        locked = _failure_count(scope, key, now) or locked
-    return locked
+        ok, starts_lock = _reserve(scope, key, now)
+        allowed, locks = allowed and ok, locks or starts_lock
+    return Reservation(allowed=allowed, locks=locks)
 
 
-def login_success_record(*, username: str) -> None:
-    """A good sign-in clears the account's counter. The IP counter is left to expire, so one
-    valid account cannot be used to reset guessing against others from the same address."""
+def login_success_record(*, username: str, ip: str | None = None) -> None:
+    """A good sign-in clears the account's counter and gives back the address's reserved
+    attempt (the rest of the IP counter is left to expire, so one valid account cannot be used
+    to reset guessing against others from the same address)."""
     LoginThrottle.objects.filter(
         scope=LoginThrottle.Scope.ACCOUNT, key=_account_key(username)
     ).delete()
+    if ip:
+        LoginThrottle.objects.filter(scope=LoginThrottle.Scope.IP, key=ip, failures__gt=0).update(
+            failures=F("failures") - 1, locked_until=None
+        )
 
 
 def login_throttles_prune() -> int:

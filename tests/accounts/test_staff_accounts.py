@@ -64,3 +64,15 @@ def test_a_mistyped_username_is_not_kept_verbatim_in_the_audit_trail(client) -> 
     assert len(targets) == 2
     assert all(typed not in t and t.startswith("Sup") for t in targets)
     assert targets[0] == targets[1], "the same text gives the same mark, so repeats stay visible"
+
+
+@pytest.mark.django_db
+def test_parallel_guesses_cannot_pass_the_limit(settings) -> None:
+    """Each attempt is counted before its password is checked: attempts that started together
+    (all reserved, none checked yet) get at most the limit between them."""
+    from accounts.services import login_attempt_reserve
+
+    settings.PORTAL_LOGIN_MAX_FAILURES = 3
+    reservations = [login_attempt_reserve(username="victim", ip=f"198.51.100.{n}") for n in range(6)]
+    assert [r.allowed for r in reservations] == [True, True, True, False, False, False]
+    assert [r.locks for r in reservations[:3]] == [False, False, True]

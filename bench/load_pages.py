@@ -117,6 +117,7 @@ def portal_env(workdir: Path, database_url: str, redis_url: str) -> dict[str, st
         "PORTAL_SECURE_COOKIES": "0",
         "PORTAL_SSL_REDIRECT": "0",
         "PORTAL_HSTS_SECONDS": "0",
+        "PORTAL_REQUIRE_STAFF_TOTP": "0",  # the load test signs staff in with a password
         "PORTAL_VAR_DIR": str(workdir),
         "PORTAL_LOG_LEVEL": "WARNING",
         "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",

@@ -83,3 +83,16 @@ def test_the_product_does_not_read_files_outside_the_repository() -> None:
                 if "../shared" in text or "pbs-api-schema" in text:
                     offenders.append(str(path.relative_to(ROOT)))
     assert offenders == [], f"product code must not depend on files outside the repo: {offenders}"
+
+
+def test_production_requires_a_second_factor_for_staff_unless_switched_off(tmp_path: Path) -> None:
+    env = _clean_env(
+        DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
+        PORTAL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        PORTAL_VAR_DIR=str(tmp_path),
+    )
+    probe = "from django.conf import settings; print(settings.PORTAL_REQUIRE_STAFF_TOTP)"
+    result = _run(sys.executable, "manage.py", "shell", "-c", probe, env=env)
+    assert result.stdout.strip().splitlines()[-1] == "True", result.stderr
+    result = _run(sys.executable, "manage.py", "shell", "-c", probe, env={**env, "PORTAL_REQUIRE_STAFF_TOTP": "0"})
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
+from cryptography import x509
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -21,14 +23,43 @@ from tenants.pbs import client_for_host, client_for_values
 from tenants.services.base import REGENERATE_SINCE, LifecycleError
 
 
+def _host_url_problem(url: str) -> str:
+    """Why ``url`` is not a PBS base URL (https, a host, an optional port, nothing else)."""
+    example = "PBS is reached as https://host:8007 (no user, path, query or fragment)."
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return example
+    if parts.scheme != "https" or not parts.hostname:
+        return example
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "Leave credentials out of the URL: the portal signs in with the API token. " + example
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return example
+    if port is not None and not 1 <= port <= 65535:
+        return example
+    return ""
+
+
+def _ca_pem_problem(ca_pem: str) -> str:
+    """Why ``ca_pem`` is not a PEM certificate the portal can verify PBS against."""
+    try:
+        certificates = x509.load_pem_x509_certificates(ca_pem.encode())
+    except ValueError:
+        certificates = []
+    return "" if certificates else "Paste the CA certificate in PEM form (-----BEGIN CERTIFICATE----- ...)."
+
+
 def _validate_host_values(
     *, name: str, url: str, token_id: str, fingerprint: str, ca_pem: str, metering_token_id: str
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         errors.setdefault("name", []).append("Use letters, digits, '-' and '_'.")
-    if not url.startswith("https://"):
-        errors.setdefault("url", []).append("PBS is reached over HTTPS: https://host:8007")
+    url_problem = _host_url_problem(url)
+    if url_problem:
+        errors.setdefault("url", []).append(url_problem)
     for field_name, value in (("token_id", token_id), ("metering_token_id", metering_token_id)):
         if value:
             try:
@@ -40,7 +71,9 @@ def _validate_host_values(
             validation.validate_fingerprint(fingerprint)
         except ValueError as exc:
             errors.setdefault("fingerprint", []).append(str(exc))
-    elif not ca_pem:
+    if ca_pem and _ca_pem_problem(ca_pem):
+        errors.setdefault("ca_pem", []).append(_ca_pem_problem(ca_pem))
+    if not fingerprint and not ca_pem:
         errors.setdefault("fingerprint", []).append(
             "Pin the certificate's SHA-256 fingerprint (PBS dashboard > Show Fingerprint, or "
             "'proxmox-backup-manager cert info'), or give the CA that signed it."

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.permissions import admin_required, staff_required
@@ -84,6 +85,7 @@ def host_repair(request: HttpRequest, name: str) -> HttpResponse:
 
 @admin_required
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("token_secret", "metering_secret")
 def host_new(request: HttpRequest) -> HttpResponse:
     form = HostRegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

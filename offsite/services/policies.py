@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from accounts.permissions import ADMIN_ONLY, has_role
 from audit.services import audit_record
+from core.actors import actor_or_none
 from offsite.models import OffsitePolicy, Remote, SyncJobRecord, TenantOffsite
 from offsite.pbsformat import (
     SAFE_ID_RE,
@@ -18,6 +21,33 @@ from offsite.services.jobs import _record_for, _source_path, sync_job_ensure
 from offsite.services.memberships import _tenant_job_ensure
 from offsite.services.remotes import remote_create, remote_ensure, remote_grant_read
 from pbsclient.errors import PbsError
+from tenants.models import Tenant
+
+
+def _target_ns_problem(target_datastore: Any, target_ns: str) -> str:
+    """Why copies may not land in ``target_ns`` of the target datastore: inside a tenant's
+    namespace, or anywhere under the tenants' parent, a copy would be readable with that
+    tenant's tokens (another customer's backups poured into its reach)."""
+    ns = target_ns.strip("/")
+    if not ns:
+        return ""
+    tenant_spaces = set(
+        Tenant.objects.filter(datastore=target_datastore).exclude(namespace="").values_list("namespace", flat=True)
+    )
+    parents = {settings.PORTAL_NAMESPACE_PARENT.strip("/")} | {n.rsplit("/", 1)[0] for n in tenant_spaces if "/" in n}
+    for space in {p for p in parents if p} | tenant_spaces:
+        if ns == space or ns.startswith(space + "/"):
+            return (
+                f"'{ns}' is inside '{space}', where tenants' namespaces live on {target_datastore}: "
+                "copies there could be read with a tenant's tokens. Choose a namespace outside it, e.g. 'offsite'."
+            )
+    return ""
+
+
+def _admin_only_scope(scope: str, actor: Any) -> None:
+    """A datastore-wide policy copies every tenant's backups: only an MSP admin may make one."""
+    if scope == OffsitePolicy.Scope.DATASTORE and actor_or_none(actor) is not None and not has_role(actor, ADMIN_ONLY):
+        raise PermissionDenied("Only an MSP admin may replicate a whole datastore.")
 
 
 def policy_create(
@@ -49,7 +79,11 @@ def policy_create(
     A portal datastore as source gets a managed remote on the target's host; an external
     source needs an existing external ``remote`` of the target host and ``source_store``.
     """
+    _admin_only_scope(scope, actor)
     errors: dict[str, str] = {}
+    ns_problem = _target_ns_problem(target_datastore, target_ns)
+    if ns_problem:
+        errors["target_ns"] = ns_problem
     if source_datastore is not None:
         if source_datastore.host_id == target_datastore.host_id:
             errors["target_datastore"] = "the offsite copy must be on another PBS host"
@@ -102,7 +136,7 @@ def policy_create(
             verified_only=verified_only,
             stale_after_hours=stale_after_hours,
             comment=comment,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=actor_or_none(actor),
             **cleaned,
         )
         audit_record(
@@ -150,6 +184,10 @@ def policy_update(*, policy: OffsitePolicy, actor: Any = None, apply: bool = Tru
     unknown = set(options) - allowed
     if unknown:
         raise ValidationError(dict.fromkeys(unknown, "cannot be changed"))
+    if "target_ns" in options:
+        ns_problem = _target_ns_problem(policy.target_datastore, options["target_ns"] or "")
+        if ns_problem:
+            raise ValidationError({"target_ns": ns_problem})
     merged = {
         k: options.get(k, getattr(policy, k))
         for k in ("schedule", "rate_in", "burst_in", "transfer_last", "owner", "max_depth", "target_ns")

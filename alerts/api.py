@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -13,10 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import (
+    CLIENT,
     CanViewTenantObject,
     IsMspAdmin,
     IsMspStaff,
     ensure_can_view_tenant,
+    has_role,
     scope_to_user,
 )
 from alerts import selectors, services
@@ -38,6 +41,26 @@ class QuotaStateOutput(serializers.ModelSerializer):
             "grace_ends_at", "enforced_at", "exempt", "exempt_reason", "grace_extension_reason",
             "writes_blocked", "pbs_verified_at", "pbs_error", "evaluated_at",
         ]
+
+
+class ClientQuotaStateOutput(serializers.ModelSerializer):
+    """A client's own quota: its figures and limits only. Staff-internal text (PBS error text
+    naming internal hosts, exemption and grace reasons, enforcement details) stays out."""
+
+    tenant_slug = serializers.CharField(source="tenant.slug")
+    usage_percent_of_soft = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = QuotaState
+        fields = [
+            "tenant_id", "tenant_slug", "state", "metric", "usage_bytes", "soft_limit_bytes",
+            "hard_limit_bytes", "warning_bytes", "usage_percent_of_soft", "over_since",
+            "grace_ends_at", "writes_blocked", "evaluated_at",
+        ]
+
+
+def _quota_output(user: Any) -> type[serializers.ModelSerializer]:
+    return ClientQuotaStateOutput if has_role(user, CLIENT) else QuotaStateOutput
 
 
 class AlertOutput(serializers.ModelSerializer):
@@ -73,7 +96,7 @@ class QuotaStateListApi(APIView):
         qs = scope_to_user(selectors.quota_states_list(states=states or None), request.user)
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(QuotaStateOutput(page, many=True).data)
+        return paginator.get_paginated_response(_quota_output(request.user)(page, many=True).data)
 
 
 class QuotaStateDetailApi(APIView):
@@ -81,9 +104,11 @@ class QuotaStateDetailApi(APIView):
 
     @extend_schema(responses=QuotaStateOutput)
     def get(self, request: Request, tenant_id: int) -> Response:
+        if has_role(request.user, CLIENT) and request.user.tenant_id != tenant_id:
+            raise Http404  # another tenant's row does not exist for a client
         ensure_can_view_tenant(request.user, tenant_id)
         state = get_object_or_404(QuotaState.objects.select_related("tenant"), tenant_id=tenant_id)
-        return Response(QuotaStateOutput(state).data)
+        return Response(_quota_output(request.user)(state).data)
 
 
 class QuotaGraceExtendApi(APIView):

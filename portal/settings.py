@@ -287,6 +287,9 @@ PORTAL_WEBHOOK_URL = env_str("PORTAL_WEBHOOK_URL", "")
 PORTAL_WEBHOOK_SECRET = env_str("PORTAL_WEBHOOK_SECRET", "")
 PORTAL_WEBHOOK_MAX_ATTEMPTS = env_int("PORTAL_WEBHOOK_MAX_ATTEMPTS", 8)
 PORTAL_WEBHOOK_TIMEOUT_SECONDS = env_int("PORTAL_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Webhooks go to public internet addresses only; a development stack or the tests may allow
+# their loopback receiver explicitly.
+PORTAL_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("PORTAL_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 PORTAL_ALERT_BACKUP_MAX_AGE_HOURS = env_int("PORTAL_ALERT_BACKUP_MAX_AGE_HOURS", 26)
 
 # --- Mail -----------------------------------------------------------------

@@ -27,6 +27,7 @@ from alerts.models import (
 from alerts.services.base import QuotaError, _now
 from audit.services import audit_record
 from core.crypto import decrypt_secret, encrypt_secret
+from core.netguard import AddressRefused, AddressUnresolved, pinned_target, webhook_url_problem
 from tenants.models import Tenant
 
 
@@ -65,8 +66,9 @@ def tenant_webhook_set(
     """Configure a tenant's outgoing webhook. A secret is generated when none is kept (or on
     request); the new secret is returned once to show to the user and never again."""
     url = url.strip()
-    if enabled and not url.startswith(("https://", "http://")):
-        raise QuotaError("the webhook URL must be http(s)")
+    problem = webhook_url_problem(url) if url else ""
+    if problem:
+        raise QuotaError(problem)
     with transaction.atomic():
         tenant = Tenant.objects.get(pk=tenant_id)
         row, _ = TenantAlertSettings.objects.select_for_update().get_or_create(tenant=tenant)
@@ -232,20 +234,34 @@ def webhook_delivery_attempt(
     }
     timeout = float(settings.PORTAL_WEBHOOK_TIMEOUT_SECONDS)
     try:
-        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as http:
-            response = http.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        # The exception text can hold the URL; record the class and host only.
-        error = f"{type(exc).__name__} talking to {_url_host(url)}"
-        outcome = WebhookAttempt(status="retry", error=error)
+        target = pinned_target(url)
+    except AddressRefused as exc:
+        if isinstance(exc, AddressUnresolved) and not final:
+            _delivery_record(delivery, now=now, status=WebhookDelivery.Status.PENDING, code=None, error=str(exc))
+            return WebhookAttempt(status="retry", error=str(exc))
+        _delivery_record(delivery, now=now, status=WebhookDelivery.Status.FAILED, code=None, error=str(exc))
+        return WebhookAttempt(status="failed", error=str(exc))
+    extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
+    try:
+        with (
+            httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as http,
+            http.stream(
+                "POST", target.url, content=body, headers={**headers, "Host": target.host}, extensions=extensions
+            ) as response,
+        ):
+            code = response.status_code  # the body is never read: nothing of it is shown or kept
+    except httpx.HTTPError:
+        # Neutral: neither the receiver's text nor internal detail goes back to the operator.
+        outcome = WebhookAttempt(status="retry", error="the webhook endpoint could not be reached")
     else:
-        code = response.status_code
         if 200 <= code < 300:
             outcome = WebhookAttempt(status="succeeded", status_code=code)
         elif _retryable_status(code):
-            outcome = WebhookAttempt(status="retry", status_code=code, error=f"HTTP {code}")
+            outcome = WebhookAttempt(status="retry", status_code=code, error=f"the endpoint answered HTTP {code}")
         else:
-            outcome = WebhookAttempt(status="failed", status_code=code, error=f"HTTP {code} (not retried)")
+            outcome = WebhookAttempt(
+                status="failed", status_code=code, error=f"the endpoint answered HTTP {code} (not retried)"
+            )
     if outcome.status == "retry" and final:
         outcome = WebhookAttempt(status="failed", status_code=outcome.status_code, error=outcome.error + "; gave up")
     row_status = {

@@ -183,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.onboarding_runs_recover",
         "schedule": crontab(minute="*"),
     },
+    "token-secrets-expire": {
+        "task": "tenants.tasks.token_secrets_expire",
+        "schedule": crontab(minute=45, hour=METERING_HOUR),
+    },
     "hosts-drift-check": {
         "task": "tenants.tasks.hosts_drift_check",
         "schedule": crontab(minute=30, hour=METERING_HOUR + 1),
@@ -258,6 +262,8 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
 # Production requires a second factor for staff unless switched off explicitly.
 PORTAL_REQUIRE_STAFF_TOTP = env_bool("PORTAL_REQUIRE_STAFF_TOTP", not DEBUG)
 PORTAL_MAX_RESTORE_TOKEN_DAYS = env_int("PORTAL_MAX_RESTORE_TOKEN_DAYS", 365)
+# A token secret kept for its one reveal is destroyed if nobody reveals it within this time.
+PORTAL_SECRET_REVEAL_DAYS = env_int("PORTAL_SECRET_REVEAL_DAYS", 14)
 PORTAL_INVITE_TTL_HOURS = env_int("PORTAL_INVITE_TTL_HOURS", 72)
 PORTAL_LOGIN_MAX_FAILURES = env_int("PORTAL_LOGIN_MAX_FAILURES", 5)
 PORTAL_LOGIN_LOCKOUT_SECONDS = env_int("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)

@@ -181,6 +181,9 @@ class TenantToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     secret_enc = models.TextField(blank=True, default="", help_text="Until revealed once.")
+    secret_stored_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the kept secret was stored; unrevealed, it expires."
+    )
     revealed_at = models.DateTimeField(null=True, blank=True)
     revealed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

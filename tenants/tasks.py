@@ -94,3 +94,9 @@ def hosts_drift_check() -> int:
     for host_id in ids:
         host_drift_check.delay(host_id)
     return len(ids)
+
+
+@shared_task(ignore_result=True)
+def token_secrets_expire() -> int:
+    """Beat (daily): destroy token secrets nobody revealed within PORTAL_SECRET_REVEAL_DAYS."""
+    return services.token_secrets_expire()

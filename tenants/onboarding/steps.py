@@ -153,12 +153,14 @@ def _store_new_secret(
                 enabled=ctx.tenant.writes_allowed if purpose == TenantToken.Purpose.BACKUP else True,
                 created_by=ctx.actor if getattr(ctx.actor, "is_authenticated", False) else None,
                 secret_enc=encrypt_secret(secret),
+                secret_stored_at=timezone.now(),
             )
         else:
             row.secret_enc = encrypt_secret(secret)
+            row.secret_stored_at = timezone.now()
             row.revealed_at = None
             row.revealed_by = None
-            row.save(update_fields=["secret_enc", "revealed_at", "revealed_by"])
+            row.save(update_fields=["secret_enc", "secret_stored_at", "revealed_at", "revealed_by"])
         ctx.audit(action, tokenid)
     return row
 

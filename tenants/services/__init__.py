@@ -66,6 +66,8 @@ from tenants.services.tokens import (
     tenant_token_rotate,
     token_reveal,
     token_revoke,
+    token_secret_expired,
+    token_secrets_expire,
 )
 
 __all__ = [
@@ -110,4 +112,6 @@ __all__ = [
     "tenant_writes_set",
     "token_reveal",
     "token_revoke",
+    "token_secret_expired",
+    "token_secrets_expire",
 ]

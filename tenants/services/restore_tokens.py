@@ -180,6 +180,7 @@ def _record(
         token = TenantToken.objects.create(
             tenant=tenant, purpose=TenantToken.Purpose.RESTORE, name=token_name, tokenid=tokenid,
             comment=comment, expires_at=expires_at, created_by=actor_or_none(actor), secret_enc=secret_enc,
+            secret_stored_at=now if secret_enc else None,
             revealed_at=now if shown_now else None, revealed_by=actor_or_none(actor) if shown_now else None,
             effective_privileges=effective, privileges_checked_at=now,
         )  # fmt: skip

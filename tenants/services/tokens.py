@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import can_view_tenant
@@ -62,7 +65,7 @@ def tenant_token_rotate(*, tenant_id: int, actor: Any = None) -> TenantToken:
                 row = TenantToken.objects.create(
                     tenant=tenant, purpose=TenantToken.Purpose.BACKUP, name=names.backup_token_name,
                     tokenid=names.backup_tokenid, comment=names.user_comment, enabled=enable,
-                    created_by=_actor(actor), secret_enc=encrypt_secret(secret),
+                    created_by=_actor(actor), secret_enc=encrypt_secret(secret), secret_stored_at=timezone.now(),
                 )  # fmt: skip
                 audit_record(
                     action="token.rotate", actor=actor, tenant=tenant, target=names.backup_tokenid,
@@ -103,6 +106,32 @@ def token_revoke(*, token_id: int, actor: Any = None) -> TenantToken:
     return token
 
 
+def _secret_deadline() -> Any:
+    return timezone.now() - timedelta(days=settings.PORTAL_SECRET_REVEAL_DAYS)
+
+
+def token_secret_expired(token: TenantToken) -> bool:
+    """A kept secret nobody revealed within PORTAL_SECRET_REVEAL_DAYS is no longer shown."""
+    stored = token.secret_stored_at or token.created_at
+    return bool(token.secret_enc) and stored is not None and stored < _secret_deadline()
+
+
+def token_secrets_expire() -> int:
+    """Destroy every kept secret past its reveal deadline (beat, daily); returns how many.
+    The token itself stays valid on PBS: staff rotate it to hand out a new secret."""
+    stale = TenantToken.objects.exclude(secret_enc="").filter(
+        Q(secret_stored_at__lt=_secret_deadline()) | Q(secret_stored_at__isnull=True, created_at__lt=_secret_deadline())
+    )
+    expired = 0
+    for token in stale.select_related("tenant"):
+        with transaction.atomic():
+            if TenantToken.objects.filter(pk=token.pk).exclude(secret_enc="").update(secret_enc=""):
+                expired += 1
+                audit_record(action="token.secret_expired", tenant=token.tenant, target=token.tokenid,
+                             detail={"days": settings.PORTAL_SECRET_REVEAL_DAYS})  # fmt: skip
+    return expired
+
+
 def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
     """Return a token's secret exactly once, then destroy it (revealed_at/by recorded).
 
@@ -119,13 +148,21 @@ def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
             raise ValidationError("This token was revoked; its secret is gone.")
         if not token.secret_enc:
             raise TokenAlreadyRevealed(token)
-        ciphertext = token.secret_enc
-        wiped = TenantToken.objects.filter(pk=token.pk, secret_enc=ciphertext).update(
-            secret_enc="", revealed_at=timezone.now(), revealed_by=_actor(actor)
-        )
-        if not wiped:
-            token.refresh_from_db()
-            raise TokenAlreadyRevealed(token)
-        audit_record(action="token.revealed", actor=actor, tenant=token.tenant, target=token.tokenid,
-                     detail={"via": via})  # fmt: skip
-        return decrypt_secret(ciphertext)
+        expired = token_secret_expired(token)
+        if not expired:
+            ciphertext = token.secret_enc
+            wiped = TenantToken.objects.filter(pk=token.pk, secret_enc=ciphertext).update(
+                secret_enc="", revealed_at=timezone.now(), revealed_by=_actor(actor)
+            )
+            if not wiped:
+                token.refresh_from_db()
+                raise TokenAlreadyRevealed(token)
+            audit_record(action="token.revealed", actor=actor, tenant=token.tenant, target=token.tokenid,
+                         detail={"via": via})  # fmt: skip
+            return decrypt_secret(ciphertext)
+    # Past its reveal deadline: destroyed (committed), and the caller is told to rotate.
+    token_secrets_expire()
+    raise ValidationError(
+        f"This secret was never revealed within {settings.PORTAL_SECRET_REVEAL_DAYS} days and has been "
+        "destroyed. Rotate the token to get a new secret."
+    )

@@ -1,0 +1,36 @@
+"""Invoices: one with its lines, its replacement, a tenant's invoices; the plans list."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, QuerySet
+
+from billing.models import Invoice, InvoiceLine
+from plans.models import Plan
+
+
+def invoice_get(*, number: str) -> Invoice | None:
+    return (
+        Invoice.objects.select_related("period", "tenant", "credit_note", "replaces", "issued_by")
+        .prefetch_related(
+            Prefetch("lines", queryset=InvoiceLine.objects.order_by("position")),
+        )
+        .filter(number=number)
+        .first()
+    )
+
+
+def invoice_replacement(*, invoice: Invoice) -> Invoice | None:
+    return Invoice.objects.filter(replaces=invoice).only("number", "total", "currency").first()
+
+
+def tenant_invoices(*, tenant_id: int, limit: int = 24) -> list[Invoice]:
+    """A tenant's invoices, newest period first, with their credit notes (two queries)."""
+    return list(
+        Invoice.objects.filter(tenant_id=tenant_id)
+        .select_related("period", "credit_note")
+        .order_by("-period__start", "-issued_at")[:limit]
+    )
+
+
+def plan_list() -> QuerySet[Plan]:
+    return Plan.objects.annotate(tenant_count=Count("tenants")).order_by("-is_active", "name")

@@ -20,6 +20,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.permissions import second_factor_unproven, totp_required_but_missing
+from core.actors import acting_api_key
 
 
 class SecondFactorPolicyMiddleware:
@@ -27,6 +28,7 @@ class SecondFactorPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        acting_api_key.set(None)  # set again by the API key authentication of this request
         if second_factor_unproven(request):
             # A session that skipped the code (any sign-in but the portal's own): end it.
             logout(request)

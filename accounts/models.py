@@ -154,3 +154,28 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key} failures={self.failures}"
+
+
+class ApiKey(models.Model):
+    """A named, expiring, revocable API key a user made for themself. Only the SHA-256 digest
+    of the key is kept; the key is shown once, at creation. A key acts as its user: a staff
+    user's key has that user's staff role, a client's key sees only the client's tenant."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=64)
+    prefix = models.CharField(max_length=16, unique=True, help_text="The key's public start, to find it.")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the whole key, hex.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

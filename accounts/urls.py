@@ -12,6 +12,8 @@ urlpatterns = [
     path("security/totp/confirm/", views.totp_confirm, name="totp_confirm"),
     path("security/totp/disable/", views.totp_disable, name="totp_disable"),
     path("security/password/", views.password_change, name="password_change"),
+    path("security/api-keys/", views.api_key_create, name="api_key_create"),
+    path("security/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     # The one URL that carries a secret: it only stores the token's hash and redirects.
     path("invite/<str:token>/", views.invitation_open, name="invitation_open"),
     path("invite/", views.invitation_accept, name="invitation_accept"),

@@ -13,7 +13,7 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import LoginForm, SignUpForm, TotpCodeForm
 from accounts.http import client_ip
-from accounts.models import Invitation, Role, User
+from accounts.models import ApiKey, Invitation, Role, User
 from accounts.permissions import admin_required, second_factor_proven, staff_required
 from audit.services import audit_record
 
@@ -145,10 +145,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 # --- security page: second factor and password ---------------------------------
 
 
-@login_required
-@never_cache
-def security(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's own security settings."""
+def _security_context(request: HttpRequest) -> dict[str, Any]:
     user: User = request.user
     pending_secret = services.totp_pending_secret(user=user)
     context = {
@@ -160,8 +157,46 @@ def security(request: HttpRequest) -> HttpResponse:
         ),
         "code_form": TotpCodeForm(),
         "password_form": PasswordChangeForm(user),
+        "api_keys": list(user.api_keys.all()[:50]),
+        "api_key_max_days": settings.PORTAL_API_KEY_MAX_DAYS,
     }
-    return render(request, "accounts/security.html", context)
+    return context
+
+
+@login_required
+@never_cache
+def security(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own security settings."""
+    return render(request, "accounts/security.html", _security_context(request))
+
+
+@login_required
+@require_POST
+@never_cache
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    """Make an API key for oneself; the key is in this response only (never cached)."""
+    try:
+        days = int(request.POST.get("days", ""))
+    except ValueError:
+        days = 0
+    try:
+        new_key = services.api_key_create(
+            user=request.user, name=request.POST.get("name", ""), days=days, ip=client_ip(request)
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for msgs in exc.message_dict.values() for m in msgs))
+        return redirect("accounts:security")
+    context = {**_security_context(request), "new_api_key": new_key}
+    return render(request, "accounts/security.html", context, status=201)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(ApiKey, pk=key_id, user=request.user)
+    services.api_key_revoke(key=key, actor=request.user, ip=client_ip(request))
+    messages.success(request, f"API key {key.name} revoked.")
+    return redirect("accounts:security")
 
 
 @login_required

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.models import AuditEvent
+from core.actors import acting_api_key
 
 # Keys whose values are secrets: refusing them here makes a leak a loud bug, not a silent one.
 _FORBIDDEN_KEYS = frozenset({"secret", "password", "value", "token_secret", "totp", "ticket"})
@@ -34,6 +35,9 @@ def audit_record(
 ) -> AuditEvent:
     """Append one audit row. ``actor`` is a user or None for the system (Celery, CLI)."""
     detail = detail or {}
+    key = acting_api_key.get()
+    if key and "api_key" not in detail:
+        detail = {**detail, "api_key": key}  # which of the actor's API keys made this change
     _check_detail(detail)
     if actor is not None and getattr(actor, "is_authenticated", False):
         label = actor.get_username()

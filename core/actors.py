@@ -1,8 +1,14 @@
-"""Who did it: the acting user as stored on audit rows and "created by" columns."""
+"""Who did it: the acting user as stored on audit rows and "created by" columns, and the API
+key a request authenticated with (so audit rows name the key that was used)."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
+
+# Set by the API key authentication for the request it authenticates; cleared at the start of
+# every request (accounts.middleware), so it never leaks into the next one.
+acting_api_key: ContextVar[str | None] = ContextVar("acting_api_key", default=None)
 
 
 def actor_or_none(actor: Any) -> Any:

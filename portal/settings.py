@@ -48,7 +48,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "django_htmx",
     # The domain apps, lowest layer first (docs/architecture.md; checked by import-linter).
@@ -264,6 +263,8 @@ PORTAL_REQUIRE_STAFF_TOTP = env_bool("PORTAL_REQUIRE_STAFF_TOTP", not DEBUG)
 PORTAL_MAX_RESTORE_TOKEN_DAYS = env_int("PORTAL_MAX_RESTORE_TOKEN_DAYS", 365)
 # A token secret kept for its one reveal is destroyed if nobody reveals it within this time.
 PORTAL_SECRET_REVEAL_DAYS = env_int("PORTAL_SECRET_REVEAL_DAYS", 14)
+# The longest lifetime of an API key a user makes on their security page.
+PORTAL_API_KEY_MAX_DAYS = env_int("PORTAL_API_KEY_MAX_DAYS", 365)
 PORTAL_INVITE_TTL_HOURS = env_int("PORTAL_INVITE_TTL_HOURS", 72)
 PORTAL_LOGIN_MAX_FAILURES = env_int("PORTAL_LOGIN_MAX_FAILURES", 5)
 PORTAL_LOGIN_LOCKOUT_SECONDS = env_int("PORTAL_LOGIN_LOCKOUT_SECONDS", 15 * 60)
@@ -324,7 +325,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

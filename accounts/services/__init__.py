@@ -6,6 +6,7 @@ invitation tokens only ever pass through as arguments."""
 
 from __future__ import annotations
 
+from accounts.services.api_keys import NewApiKey, api_key_authenticate, api_key_create, api_key_revoke
 from accounts.services.base import (
     TOTP_ISSUER,
     TOTP_VALID_WINDOW,
@@ -51,7 +52,11 @@ __all__ = [
     "InvitationError",
     "LoginOutcome",
     "LoginResult",
+    "NewApiKey",
     "TotpError",
+    "api_key_authenticate",
+    "api_key_create",
+    "api_key_revoke",
     "invitation_accept",
     "invitation_create",
     "invitation_link",

@@ -159,10 +159,12 @@ PARAMS_BY_URL: dict[str, dict[str, Resolver]] = {
     "offsite-api-job-run": {"pk": lambda w: w.offsite_job_a.pk},
     "offsite-api-policy-update": {"pk": lambda w: w.offsite_policy.pk},
     "offsite-api-policy-apply": {"pk": lambda w: w.offsite_policy.pk},
+    # A user's own API key (POST only; the view finds only the signed-in user's keys).
+    "accounts:api_key_revoke": {"key_id": lambda w: 1},
 }
 
 # URL parameters that name no tenant's object: a client of tenant B using them is not a
 # cross-tenant attempt (their values are the same for everyone).
 TENANT_NEUTRAL_PARAMS = frozenset(
-    {"token", "period", "run_id", "plan_id", "host_id", "name", "datastore_id", "datastore"}
+    {"token", "period", "run_id", "plan_id", "host_id", "name", "datastore_id", "datastore", "key_id"}
 )

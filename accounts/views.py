@@ -201,7 +201,12 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@sensitive_post_parameters("password")
 def totp_start(request: HttpRequest) -> HttpResponse:
+    # Whoever sits at an open session must not bind their own phone to the account.
+    if not request.user.check_password(request.POST.get("password", "")):
+        messages.error(request, "Enter your current password to set up a second factor.")
+        return redirect("accounts:security")
     try:
         services.totp_enrolment_start(user=request.user)
     except services.TotpError as exc:

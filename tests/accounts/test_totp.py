@@ -17,7 +17,7 @@ from tests.factories import DEFAULT_PASSWORD, make_user
 
 def _enrol(client: Client, user: User) -> str:
     client.force_login(user)
-    assert client.post("/accounts/security/totp/start/").status_code == 302
+    assert client.post("/accounts/security/totp/start/", {"password": DEFAULT_PASSWORD}).status_code == 302
     page = client.get("/accounts/security/")
     user.refresh_from_db()
     secret = decrypt_secret(user.totp_secret_enc)
@@ -58,7 +58,7 @@ def test_enrolment_shows_key_and_uri_and_a_code_confirms_it(client: Client, oper
 @pytest.mark.django_db
 def test_a_wrong_confirmation_code_does_not_enable_totp(client: Client, operator_user) -> None:
     client.force_login(operator_user)
-    client.post("/accounts/security/totp/start/")
+    client.post("/accounts/security/totp/start/", {"password": DEFAULT_PASSWORD})
     client.post("/accounts/security/totp/confirm/", {"code": "000000"})
     operator_user.refresh_from_db()
     assert not operator_user.has_totp
@@ -224,3 +224,14 @@ def test_signing_in_with_the_code_gives_a_working_session(client: Client, operat
     secret = _enrol(client, operator_user)
     _sign_in(client, operator_user, secret)
     assert client.get("/tenants/").status_code == 200
+
+
+def test_setting_up_a_second_factor_asks_for_the_password_again(client: Client, operator_user) -> None:
+    client.force_login(operator_user)
+    client.post("/accounts/security/totp/start/", {"password": "not-the-password"})
+    client.post("/accounts/security/totp/start/")
+    operator_user.refresh_from_db()
+    assert not operator_user.totp_secret_enc
+    client.post("/accounts/security/totp/start/", {"password": DEFAULT_PASSWORD})
+    operator_user.refresh_from_db()
+    assert operator_user.totp_secret_enc

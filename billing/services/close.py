@@ -29,6 +29,7 @@ from billing.services.drafts import (
     _figures_stream,
     _tenant_days,
 )
+from core.actors import actor_or_none
 from plans.models import Plan
 from tenants.models import Tenant
 
@@ -125,7 +126,7 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
         totals_s = {cur: str(amount) for cur, amount in sorted(totals.items())}
         row.status = BillingPeriod.Status.CLOSED
         row.closed_at = now
-        row.closed_by = actor if getattr(actor, "pk", None) else None
+        row.closed_by = actor_or_none(actor)
         row.notes = {"invoices": len(built), "skipped_no_plan": skipped, "totals": totals_s}
         row.save(update_fields=["status", "closed_at", "closed_by", "notes"])
         audit_record(

@@ -19,6 +19,7 @@ from billing.models import (
 from billing.services.base import BillingError
 from billing.services.close import _draft_for_tenant, _save_draft
 from billing.services.drafts import _allocate_numbers
+from core.actors import actor_or_none
 from plans.models import Plan
 from tenants.models import Tenant
 
@@ -121,7 +122,7 @@ def invoice_correct(
             amount=original.total,
             reason=reason,
             issued_at=now,
-            issued_by=actor if getattr(actor, "pk", None) else None,
+            issued_by=actor_or_none(actor),
         )
         new_invoice = None
         if draft is not None:

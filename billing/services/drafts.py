@@ -19,6 +19,7 @@ from billing.models import (
     UsageSample,
 )
 from billing.services.base import METRIC_FIELDS
+from core.actors import actor_or_none
 from plans.models import Plan
 from tenants.models import Tenant
 
@@ -96,7 +97,7 @@ def _draft(
         tenant=tenant,
         status=Invoice.Status.ISSUED,
         issued_at=now,
-        issued_by=actor if getattr(actor, "pk", None) else None,
+        issued_by=actor_or_none(actor),
         client_name=tenant.name,
         tenant_slug=tenant.slug,
         host_name=tenant.host.name if tenant.host_id else "",

@@ -22,6 +22,7 @@ from billing.models import (
 )
 from billing.services.base import METERED_STATUSES, logger
 from billing.signals import usage_sampled
+from core.actors import actor_or_none
 from core.signals import send_logged
 from offsite.selectors import offsite_usage_bytes_by_tenant
 from tenants.models import PbsHost, Tenant
@@ -62,9 +63,7 @@ def metering_run_start(
         _metered_tenants().order_by("host_id", "id").values_list("id", "host_id", "host__enabled", "host__name")
     )
     with transaction.atomic():
-        run = MeteringRun.objects.create(
-            day=day, trigger=trigger, created_by=actor if getattr(actor, "pk", None) else None
-        )
+        run = MeteringRun.objects.create(day=day, trigger=trigger, created_by=actor_or_none(actor))
         by_host: dict[int, list[int]] = {}
         disabled: list[tuple[int, str]] = []
         for tenant_id, host_id, enabled, host_name in rows:

@@ -14,6 +14,7 @@ from billing.models import (
     MeteringRun,
 )
 from billing.services.base import BillingError
+from core.actors import actor_or_none
 from plans.models import Plan
 
 
@@ -48,9 +49,11 @@ def billing_period_close_request(*, period: str, actor: Any, today: dt.date | No
         raise BillingError(f"{period} is not over yet")
     from billing.tasks import billing_close_period  # tasks import the services: resolved at call time
 
+    user = actor_or_none(actor)
+    actor_id = user.pk if user is not None else None
     with transaction.atomic():
         audit_record(action="billing.close_requested", actor=actor, target=period)
-        transaction.on_commit(lambda: billing_close_period.delay(period, getattr(actor, "pk", None)))
+        transaction.on_commit(lambda: billing_close_period.delay(period, actor_id))
 
 
 def metering_collect_request(*, actor: Any) -> None:

@@ -17,18 +17,8 @@ from billing.models import (
     MeteringRun,
     UsageSample,
 )
+from core.readonly_admin import ReadOnlyAdmin
 from plans.models import Plan
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Plan)

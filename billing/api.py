@@ -18,8 +18,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CLIENT, IsAccounting, can_view_tenant, has_role
-from billing import selectors, services
 from billing.models import Invoice
+from billing.selectors.export import export_metric
+from billing.selectors.invoices import invoice_get, tenant_invoices
+from billing.selectors.metering import last_collection
+from billing.selectors.periods import period_get, period_invoices, period_list
+from billing.selectors.usage import usage_series
+from billing.services.base import BillingError
+from billing.services.corrections import invoice_correct
+from billing.services.requests import billing_period_close_request, metering_collect_request
 from core.pagination import BoundedLimitOffsetPagination
 from plans.models import Plan
 from tenants.models import Tenant
@@ -34,7 +41,7 @@ class IsAccountingOrClient(BasePermission):
 
 def _period_or_404(period: str) -> Any:
     try:
-        row = selectors.period_get(period=period)
+        row = period_get(period=period)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     if row is None:
@@ -60,7 +67,7 @@ class PeriodListApi(APIView):
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request) -> Response:
-        return Response(self.OutputSerializer(selectors.period_list(), many=True).data)
+        return Response(self.OutputSerializer(period_list(), many=True).data)
 
 
 class PeriodCloseApi(APIView):
@@ -69,8 +76,8 @@ class PeriodCloseApi(APIView):
     @extend_schema(request=None, responses={202: None})
     def post(self, request: Request, period: str) -> Response:
         try:
-            services.billing_period_close_request(period=period, actor=request.user)
-        except (services.BillingError, ValueError) as exc:
+            billing_period_close_request(period=period, actor=request.user)
+        except (BillingError, ValueError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"detail": f"closing {period}"}, status=status.HTTP_202_ACCEPTED)
 
@@ -108,12 +115,12 @@ class PeriodRowsApi(APIView):
             return obj.period.label
 
         def get_metric(self, obj: Invoice) -> str:
-            return selectors.export_metric(obj.metric)
+            return export_metric(obj.metric)
 
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request: Request, period: str) -> Response:
         row = _period_or_404(period)
-        qs = selectors.period_invoices(period=row, include_credited=False).select_related("period")
+        qs = period_invoices(period=row, include_credited=False).select_related("period")
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
@@ -167,7 +174,7 @@ class InvoiceOutputSerializer(serializers.Serializer):
 
 
 def _invoice_for(request: Request, number: str) -> Invoice:
-    invoice = selectors.invoice_get(number=number)
+    invoice = invoice_get(number=number)
     # A client asking for another tenant's invoice gets the same 404 as for a missing one.
     if invoice is None or not (
         IsAccounting().has_permission(request, None) or can_view_tenant(request.user, invoice.tenant_id)
@@ -209,14 +216,14 @@ class InvoiceCorrectApi(APIView):
         if data.validated_data.get("plan"):
             plan = get_object_or_404(Plan, name=data.validated_data["plan"])
         try:
-            result = services.invoice_correct(
+            result = invoice_correct(
                 invoice=invoice,
                 reason=data.validated_data["reason"],
                 actor=request.user,
                 plan=plan,
                 reissue=data.validated_data["reissue"],
             )
-        except services.BillingError as exc:
+        except BillingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
 
@@ -238,7 +245,7 @@ class TenantInvoicesApi(APIView):
         if not IsAccounting().has_permission(request, self) and not can_view_tenant(request.user, tenant_id):
             raise Http404("no such tenant")
         get_object_or_404(Tenant, pk=tenant_id)
-        return Response(self.OutputSerializer(selectors.tenant_invoices(tenant_id=tenant_id), many=True).data)
+        return Response(self.OutputSerializer(tenant_invoices(tenant_id=tenant_id), many=True).data)
 
 
 class TenantUsageApi(APIView):
@@ -263,7 +270,7 @@ class TenantUsageApi(APIView):
             days = min(366, max(1, int(request.query_params.get("days", 90))))
         except ValueError:
             return Response({"days": "an integer 1..366"}, status=status.HTTP_400_BAD_REQUEST)
-        series = selectors.usage_series(tenant_id, days=days)
+        series = usage_series(tenant_id, days=days)
         return Response(self.PointSerializer(series.points, many=True).data)
 
 
@@ -299,7 +306,7 @@ class MeteringLatestApi(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        status_ = selectors.last_collection(gap_limit=1000)
+        status_ = last_collection(gap_limit=1000)
         if status_.run is None:
             return Response({"run": None})
         run = status_.run
@@ -328,5 +335,5 @@ class MeteringCollectApi(APIView):
 
     @extend_schema(request=None, responses={202: None})
     def post(self, request: Request) -> Response:
-        services.metering_collect_request(actor=request.user)
+        metering_collect_request(actor=request.user)
         return Response({"detail": "collection started"}, status=status.HTTP_202_ACCEPTED)

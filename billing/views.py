@@ -16,10 +16,17 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import ACCOUNTING as ACCOUNTING_ROLES
 from accounts.permissions import accounting_required, has_role
-from billing import selectors, services
 from billing.export import csv_chunks
 from billing.forms import CorrectionForm, PlanForm
 from billing.models import BillingPeriod, Invoice, MeteringRun
+from billing.selectors.export import EXPORT_COLUMNS, export_rows
+from billing.selectors.invoices import invoice_get, invoice_replacement, plan_list, tenant_invoices
+from billing.selectors.metering import last_collection, metering_run_list
+from billing.selectors.periods import period_get, period_invoices, period_list, period_totals
+from billing.selectors.usage import usage_series
+from billing.services import corrections
+from billing.services.base import BillingError
+from billing.services.requests import billing_period_close_request, metering_collect_request, plan_save
 from core.htmx import wants_partial
 from plans.models import Plan
 from tenants.models import Tenant
@@ -29,7 +36,7 @@ INVOICES_PER_PAGE = 100
 
 def _period_or_404(period: str) -> BillingPeriod:
     try:
-        row = selectors.period_get(period=period)
+        row = period_get(period=period)
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     if row is None:
@@ -42,15 +49,15 @@ def periods(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/periods.html",
-        {"periods": selectors.period_list(), "collection": selectors.last_collection(gap_limit=20)},
+        {"periods": period_list(), "collection": last_collection(gap_limit=20)},
     )
 
 
 @accounting_required
 def period_detail(request: HttpRequest, period: str) -> HttpResponse:
     row = _period_or_404(period)
-    page = Paginator(selectors.period_invoices(period=row), INVOICES_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"period": row, "page": page, "totals": selectors.period_totals(period=row)}
+    page = Paginator(period_invoices(period=row), INVOICES_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"period": row, "page": page, "totals": period_totals(period=row)}
     if wants_partial(request):
         return render(request, "billing/period.html#invoice_table", context)
     return render(request, "billing/period.html", context)
@@ -62,7 +69,7 @@ def period_export(request: HttpRequest, period: str) -> StreamingHttpResponse:
     if row.status != BillingPeriod.Status.CLOSED:
         raise Http404("the period is not closed")
     response = StreamingHttpResponse(
-        csv_chunks(selectors.EXPORT_COLUMNS, selectors.export_rows(period=row)),
+        csv_chunks(EXPORT_COLUMNS, export_rows(period=row)),
         content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="billing-{row.label}.csv"'
@@ -74,8 +81,8 @@ def period_export(request: HttpRequest, period: str) -> StreamingHttpResponse:
 @accounting_required
 def period_close(request: HttpRequest, period: str) -> HttpResponse:
     try:
-        services.billing_period_close_request(period=period, actor=request.user)
-    except (services.BillingError, ValueError) as exc:
+        billing_period_close_request(period=period, actor=request.user)
+    except (BillingError, ValueError) as exc:
         messages.error(request, str(exc))
     else:
         messages.info(request, f"Closing {period} on a worker; the invoices appear here when done.")
@@ -93,7 +100,7 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
         from django.contrib.auth.views import redirect_to_login
 
         return redirect_to_login(request.get_full_path())
-    invoice = selectors.invoice_get(number=number)
+    invoice = invoice_get(number=number)
     if invoice is None:
         raise Http404("no such invoice")
     if not _can_open_invoice(request.user, invoice):
@@ -106,7 +113,7 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
         "billing/invoice.html",
         {
             "invoice": invoice,
-            "replacement": selectors.invoice_replacement(invoice=invoice),
+            "replacement": invoice_replacement(invoice=invoice),
             "can_correct": has_role(request.user, ACCOUNTING_ROLES),
         },
     )
@@ -114,20 +121,20 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 @accounting_required
 def invoice_correct(request: HttpRequest, number: str) -> HttpResponse:
-    invoice = selectors.invoice_get(number=number)
+    invoice = invoice_get(number=number)
     if invoice is None:
         raise Http404("no such invoice")
     form = CorrectionForm(request.POST or None, initial={"reissue": True})
     if request.method == "POST" and form.is_valid():
         try:
-            result = services.invoice_correct(
+            result = corrections.invoice_correct(
                 invoice=invoice,
                 reason=form.cleaned_data["reason"],
                 actor=request.user,
                 plan=form.cleaned_data["plan"],
                 reissue=form.cleaned_data["reissue"],
             )
-        except services.BillingError as exc:
+        except BillingError as exc:
             form.add_error(None, str(exc))
         else:
             messages.info(request, f"Credit note {result.credit_note.number} issued.")
@@ -141,7 +148,7 @@ def metering(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "billing/metering.html",
-        {"runs": selectors.metering_run_list(), "collection": selectors.last_collection(gap_limit=200)},
+        {"runs": metering_run_list(), "collection": last_collection(gap_limit=200)},
     )
 
 
@@ -156,14 +163,14 @@ def metering_run(request: HttpRequest, run_id: int) -> HttpResponse:
 @require_POST
 @accounting_required
 def metering_collect(request: HttpRequest) -> HttpResponse:
-    services.metering_collect_request(actor=request.user)
+    metering_collect_request(actor=request.user)
     messages.info(request, "Collection started on the workers.")
     return redirect("billing:metering")
 
 
 @accounting_required
 def plans(request: HttpRequest) -> HttpResponse:
-    return render(request, "billing/plans.html", {"plans": selectors.plan_list()})
+    return render(request, "billing/plans.html", {"plans": plan_list()})
 
 
 @accounting_required
@@ -171,7 +178,7 @@ def plan_edit(request: HttpRequest, plan_id: int | None = None) -> HttpResponse:
     plan = get_object_or_404(Plan, pk=plan_id) if plan_id else Plan()
     form = PlanForm(request.POST or None, instance=plan)
     if request.method == "POST" and form.is_valid():
-        services.plan_save(plan=form.save(commit=False), actor=request.user)
+        plan_save(plan=form.save(commit=False), actor=request.user)
         messages.info(request, f"Plan {plan.name} saved; issued invoices keep their prices.")
         return redirect("billing:plans")
     return render(request, "billing/plan_form.html", {"form": form, "plan": plan})
@@ -185,7 +192,7 @@ def tenant_usage(request: HttpRequest, tenant_id: int) -> HttpResponse:
         "billing/tenant_usage.html",
         {
             "tenant": tenant,
-            "series": selectors.usage_series(tenant.pk),
-            "invoices": selectors.tenant_invoices(tenant_id=tenant.pk),
+            "series": usage_series(tenant.pk),
+            "invoices": tenant_invoices(tenant_id=tenant.pk),
         },
     )

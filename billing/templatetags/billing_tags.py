@@ -16,8 +16,9 @@ from typing import Any
 
 from django import template
 
-from billing import selectors
 from billing.pricing import GIB
+from billing.selectors.invoices import tenant_invoices
+from billing.selectors.usage import usage_series
 
 register = template.Library()
 
@@ -33,13 +34,13 @@ def gib(value: Any, places: int = 2) -> str:
 
 @register.inclusion_tag("billing/_usage_chart.html")
 def usage_chart(tenant_id: int, days: int = 90) -> dict[str, Any]:
-    return {"series": selectors.usage_series(tenant_id, days=days)}
+    return {"series": usage_series(tenant_id, days=days)}
 
 
 @register.inclusion_tag("billing/_invoice_list.html", takes_context=True)
 def tenant_invoice_list(context: template.Context, tenant_id: int) -> dict[str, Any]:
     return {
-        "invoices": selectors.tenant_invoices(tenant_id=tenant_id),
+        "invoices": tenant_invoices(tenant_id=tenant_id),
         "user": context.get("user"),
         "is_accounting": context.get("is_accounting"),
         "is_msp_admin": context.get("is_msp_admin"),

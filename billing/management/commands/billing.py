@@ -15,9 +15,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing import selectors, services
 from billing.export import csv_chunks
 from billing.models import Invoice, MeteringRun
+from billing.selectors.export import EXPORT_COLUMNS, export_rows
+from billing.selectors.periods import period_get
+from billing.services.base import BillingError
+from billing.services.close import billing_period_close
+from billing.services.corrections import invoice_correct, invoice_issue_late
+from billing.services.metering import metering_collect_run_inline, metering_run_start
 from plans.models import Plan
 
 
@@ -45,12 +50,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             getattr(self, f"_{options['action'].replace('-', '_')}")(options)
-        except (services.BillingError, ValueError) as exc:
+        except (BillingError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
 
     def _collect(self, options: dict[str, Any]) -> None:
-        run = services.metering_run_start(day=options.get("as_of"), trigger=MeteringRun.Trigger.COMMAND)
-        run = services.metering_collect_run_inline(run=run)
+        run = metering_run_start(day=options.get("as_of"), trigger=MeteringRun.Trigger.COMMAND)
+        run = metering_collect_run_inline(run=run)
         for result in run.host_results.select_related("host").order_by("host__name", "first_tenant_id"):
             line = (
                 f"{result.host.name}: {result.status}, {result.sampled}/{result.tenants} sampled, "
@@ -63,7 +68,7 @@ class Command(BaseCommand):
         )
 
     def _close(self, options: dict[str, Any]) -> None:
-        result = services.billing_period_close(period=options["period"])
+        result = billing_period_close(period=options["period"])
         if result.already_closed:
             self.stdout.write(f"{options['period']} was already closed; nothing changed.")
             return
@@ -73,17 +78,17 @@ class Command(BaseCommand):
             self.stderr.write(f"not billed (no plan): {', '.join(result.skipped_no_plan)}")
 
     def _export(self, options: dict[str, Any]) -> None:
-        period = selectors.period_get(period=options["period"])
+        period = period_get(period=options["period"])
         if period is None or period.status != period.Status.CLOSED:
             raise CommandError(f"{options['period']} is not closed; close it first")
         counted = [0]
 
         def rows():  # type: ignore[no-untyped-def]
-            for row in selectors.export_rows(period=period):
+            for row in export_rows(period=period):
                 counted[0] += 1
                 yield row
 
-        chunks = csv_chunks(selectors.EXPORT_COLUMNS, rows())
+        chunks = csv_chunks(EXPORT_COLUMNS, rows())
         if options["out"] == "-":
             for chunk in chunks:
                 sys.stdout.buffer.write(chunk)
@@ -102,7 +107,7 @@ class Command(BaseCommand):
             plan = Plan.objects.filter(name=options["plan"]).first()
             if plan is None:
                 raise CommandError(f"no plan {options['plan']!r}")
-        result = services.invoice_correct(
+        result = invoice_correct(
             invoice=invoice, reason=options["reason"], actor=None, plan=plan, reissue=not options["no_reissue"]
         )
         self.stdout.write(f"credit note {result.credit_note.number} for {result.credit_note.amount}")
@@ -115,5 +120,5 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"no tenant {options['tenant']!r}")
-        invoice = services.invoice_issue_late(tenant=tenant, period=options["period"], actor=None)
+        invoice = invoice_issue_late(tenant=tenant, period=options["period"], actor=None)
         self.stdout.write(f"issued {invoice.number}: {invoice.total} {invoice.currency}")

@@ -165,13 +165,10 @@ class TenantOnboardApi(APIView):
     @extend_schema(request=None, responses={201: RunOutput, 200: RunOutput, **ERRORS}, operation_id="tenants_onboard")
     def post(self, request: Request, slug: str) -> Response:
         tenant = _tenant(slug)
-        kind = (
-            OnboardingRun.Kind.REPAIR
-            if tenant.status in (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
-            else OnboardingRun.Kind.ONBOARD
-        )
         try:
-            run, created = services.tenant_onboard(tenant_id=tenant.pk, actor=request.user, kind=kind)
+            run, created = services.tenant_onboard(
+                tenant_id=tenant.pk, actor=request.user, kind=services.onboard_kind_for(tenant)
+            )
         except ValidationError as exc:
             return _validation_response(exc)
         return Response(_run_data(run), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

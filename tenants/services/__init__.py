@@ -45,6 +45,7 @@ from tenants.services.restore_tokens import (
 )
 from tenants.services.runs import (
     ALLOWED_KIND_STATUSES,
+    onboard_kind_for,
     onboarding_runs_expect,
     onboarding_runs_recover,
     tenant_offboard,
@@ -83,6 +84,7 @@ __all__ = [
     "TokenAlreadyRevealed",
     "datastore_update",
     "log",
+    "onboard_kind_for",
     "onboarding_runs_expect",
     "onboarding_runs_recover",
     "pbshost_check",

@@ -97,6 +97,16 @@ def onboarding_runs_recover(*, limit: int = 2000) -> list[int]:
     return recovered
 
 
+ONBOARDED_STATUSES = (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED)
+
+
+def onboard_kind_for(tenant: Tenant) -> str:
+    """What "onboard" means for this tenant: a first onboarding, or, for one that is already
+    onboarded, a convergence check (a repair run that finds everything done and writes nothing).
+    The API and the command decide by this one rule, so automation may re-run either freely."""
+    return OnboardingRun.Kind.REPAIR if tenant.status in ONBOARDED_STATUSES else OnboardingRun.Kind.ONBOARD
+
+
 def tenant_onboard(
     *,
     tenant_id: int,

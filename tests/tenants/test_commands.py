@@ -126,3 +126,16 @@ def test_tenant_create_refuses_bad_input_with_exit_code_2(sim_host: Any) -> None
         with pytest.raises(CommandError) as info:
             run("tenant", "create", *args)
         assert info.value.returncode == 2
+
+
+def test_onboarding_an_active_tenant_again_is_a_no_op_or_a_convergence_check(sim_host: Any, pbs_sim: Any) -> None:
+    """Automation re-runs `tenant onboard` freely: an active tenant needs nothing (exit 0), and
+    with --wait the convergence check reports zero changes and writes nothing on PBS."""
+    run("tenant", "create", "--slug", "acme", "--name", "Acme")
+    run("tenant", "onboard", "acme", "--wait", "--timeout", "60")
+    out, _ = run("tenant", "onboard", "acme")
+    assert "acme: already active, nothing to do" in out
+    writes = sum(1 for method, _path, _status in pbs_sim.request_log if method != "GET")
+    out, _ = run("tenant", "onboard", "acme", "--wait", "--timeout", "60")
+    assert "acme: already active; convergence check made 0 change(s)" in out
+    assert sum(1 for method, _path, _status in pbs_sim.request_log if method != "GET") == writes

@@ -180,10 +180,22 @@ class Command(BaseCommand):
         if out is not None and not options["wait"]:
             raise fail("--credentials-out needs --wait", code=EXIT_USAGE)
         tenants = [self._tenant(slug) for slug in slugs]
+        onboarded = [t for t in tenants if services.onboard_kind_for(t) == OnboardingRun.Kind.REPAIR]
+        if onboarded and not options["wait"] and out is None:
+            # Idempotent for automation: an onboarded tenant needs nothing; --wait checks it.
+            tenants = [t for t in tenants if t not in onboarded]
+            for tenant in onboarded:
+                self.stdout.write(f"{tenant.slug}: already {tenant.status}, nothing to do")
+            if not tenants:
+                if options["json"]:
+                    emit(self, options, {"runs": [], "already_onboarded": [t.slug for t in onboarded]}, "")
+                return
         enqueue = not options["wait"]
-        if len(tenants) == 1:
-            run, _ = services.tenant_onboard(tenant_id=tenants[0].pk, enqueue=enqueue)
-            runs = [run]
+        if len(tenants) == 1 or any(t in onboarded for t in tenants):
+            runs = [
+                services.tenant_onboard(tenant_id=t.pk, enqueue=enqueue, kind=services.onboard_kind_for(t))[0]
+                for t in tenants
+            ]
         else:
             runs = services.tenant_onboard_bulk(tenant_ids=[t.pk for t in tenants], enqueue=enqueue)
         if options["wait"]:
@@ -193,6 +205,10 @@ class Command(BaseCommand):
         data: dict[str, Any] = {"runs": [run_data(r) for r in runs]}
         lines = []
         for run in runs:
+            if run.kind == OnboardingRun.Kind.REPAIR and run.status == OnboardingRun.Status.SUCCEEDED:
+                changes = sum(1 for step in run.steps.all() if step.outcome not in ("existed", "verified"))
+                lines.append(f"{run.tenant.slug}: already active; convergence check made {changes} change(s)")
+                continue
             lines.append(f"{run.tenant.slug}: run {run.pk} {run.status}")
             for step in run.steps.all():
                 lines.append(f"  {step.name:<14} {step.state:<8} {step.outcome:<12} {step.detail}")

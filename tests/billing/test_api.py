@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from rest_framework.test import APIClient
 
-from billing import services
 from billing.models import CreditNote, Invoice
+from billing.services.close import billing_period_close
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def billed(tenant_a, tenant_b):
         tenant.save()
         for day in days_of(dt.date(2025, 1, 1), dt.date(2025, 1, 31)):
             make_sample(tenant=tenant, day=day, logical=4 * GIB)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     return Invoice.objects.get(tenant=tenant_a), Invoice.objects.get(tenant=tenant_b)
 
 
@@ -122,7 +122,7 @@ def test_the_rows_endpoint_costs_the_same_queries_for_more_invoices(
     plan = make_plan(base_fee="1")
     for _ in range(30):
         make_billed_tenant(plan=plan)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     api.force_authenticate(accounting_user)
     with django_assert_max_num_queries(6):
         assert api.get("/api/v1/billing/periods/2025-01/rows/?limit=50").status_code == 200

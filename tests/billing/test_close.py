@@ -11,8 +11,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from billing import services
 from billing.models import BillingPeriod, CreditNote, DocumentFrozen, Invoice, InvoiceLine
+from billing.services.base import BillingError
+from billing.services.close import billing_period_close
+from billing.services.corrections import invoice_correct
 from plans.models import Plan
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 
@@ -33,7 +35,7 @@ def test_a_full_month_is_billed_on_the_daily_average_of_the_plan_metric() -> Non
         # latest grows 1 GiB a day from 20 GiB; logical (not billed by this plan) is larger
         make_sample(tenant=tenant, day=day, logical=100 * GIB, latest=(20 + i) * GIB, snapshots=i + 1, groups=2)
 
-    result = services.billing_period_close(period="2025-01")
+    result = billing_period_close(period="2025-01")
 
     assert result.created == 1
     invoice = Invoice.objects.get(tenant=tenant)
@@ -65,7 +67,7 @@ def test_missing_days_carry_the_previous_value_and_are_counted_as_gaps() -> None
     for day in JAN[20:]:
         make_sample(tenant=tenant, day=day, logical=40 * GIB)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     invoice = Invoice.objects.get(tenant=tenant)
     expected = Fraction(2 * 7 + 8 * 10 + 10 * 10 + 11 * 40, 31)
@@ -85,7 +87,7 @@ def test_a_partial_month_counts_only_the_days_the_tenant_was_active() -> None:
         if day <= dt.date(2025, 1, 8):
             make_sample(tenant=left, day=day, logical=3 * GIB)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     a = Invoice.objects.get(tenant=joined)
     assert (a.first_day, a.last_day, a.active_days) == (dt.date(2025, 1, 20), dt.date(2025, 1, 31), 12)
@@ -101,7 +103,7 @@ def test_a_tenant_onboarded_mid_month_without_samples_yet_is_billed_zero_usage_w
     tenant = make_billed_tenant(plan=plan, activated=dt.date(2025, 1, 30))
     make_sample(tenant=tenant, day=dt.date(2025, 1, 31), logical=4 * GIB)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     invoice = Invoice.objects.get(tenant=tenant)
     # Jan 30 has nothing before it: 0, counted as a gap, never a made-up value.
@@ -116,7 +118,7 @@ def test_amounts_round_half_up_per_line() -> None:
     for day in JAN:
         make_sample(tenant=tenant, day=day, logical=3 * GIB)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     lines = list(InvoiceLine.objects.filter(invoice__tenant=tenant).order_by("position"))
     # 1 GiB x 0.125 = 0.125 -> 0.13 (half-even would give 0.12)
@@ -131,7 +133,7 @@ def test_the_physical_metric_counts_days_without_gc_figures_as_gaps() -> None:
         has_gc = day.day > 1
         make_sample(tenant=tenant, day=day, logical=10 * GIB, physical=4 * GIB if has_gc else None)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     invoice = Invoice.objects.get(tenant=tenant)
     assert invoice.gaps == 1  # Jan 1: nothing known before it either, so 0
@@ -144,14 +146,14 @@ def test_closing_again_changes_nothing_and_creates_nothing() -> None:
     tenants = [make_billed_tenant(plan=plan) for _ in range(3)]
     for tenant in tenants:
         make_sample(tenant=tenant, day=JAN[0], logical=GIB)
-    first = services.billing_period_close(period="2025-01")
+    first = billing_period_close(period="2025-01")
     snapshot = list(Invoice.objects.order_by("pk").values())
     lines = InvoiceLine.objects.count()
     # New samples and a price change after the close must not touch the issued month.
     make_sample(tenant=tenants[0], day=JAN[5], logical=100 * GIB)
     Plan.objects.filter(pk=plan.pk).update(price_per_gib=Decimal("9"))
 
-    again = services.billing_period_close(period="2025-01")
+    again = billing_period_close(period="2025-01")
     call_command("billing", "close", "--period", "2025-01")
 
     assert first.created == 3
@@ -165,8 +167,8 @@ def test_invoice_numbers_are_unique_and_consecutive_in_slug_order() -> None:
     plan = make_plan()
     for slug in ["zeta", "alpha", "mike"]:
         make_billed_tenant(plan=plan, slug=slug)
-    services.billing_period_close(period="2025-01")
-    services.billing_period_close(period="2025-02")
+    billing_period_close(period="2025-01")
+    billing_period_close(period="2025-02")
 
     numbers = list(Invoice.objects.order_by("number").values_list("tenant_slug", "number"))
     assert len({n for _, n in numbers}) == 6
@@ -177,21 +179,21 @@ def test_invoice_numbers_are_unique_and_consecutive_in_slug_order() -> None:
 
 def test_a_tenant_without_plan_is_not_billed_but_reported() -> None:
     make_billed_tenant(plan=None, slug="noplan")
-    result = services.billing_period_close(period="2025-01")
+    result = billing_period_close(period="2025-01")
     assert result.created == 0
     assert result.skipped_no_plan == ["noplan"]
     assert BillingPeriod.objects.get(start=dt.date(2025, 1, 1)).notes["skipped_no_plan"] == ["noplan"]
 
 
 def test_a_month_that_is_not_over_cannot_be_closed() -> None:
-    with pytest.raises(services.BillingError, match="not over"):
-        services.billing_period_close(period="2025-01", today=dt.date(2025, 1, 31))
+    with pytest.raises(BillingError, match="not over"):
+        billing_period_close(period="2025-01", today=dt.date(2025, 1, 31))
     assert not Invoice.objects.exists()
 
 
 def test_an_issued_invoice_can_be_neither_edited_nor_deleted() -> None:
     make_billed_tenant(plan=make_plan(base_fee="5"))
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     invoice = Invoice.objects.get()
     invoice.total = Decimal("1.00")
     with pytest.raises(DocumentFrozen):
@@ -207,7 +209,7 @@ def test_an_issued_invoice_can_be_neither_edited_nor_deleted() -> None:
 
 def test_the_close_writes_an_audit_row_with_the_totals(accounting_user) -> None:
     make_billed_tenant(plan=make_plan(base_fee="5", currency="CHF"))
-    services.billing_period_close(period="2025-01", actor=accounting_user)
+    billing_period_close(period="2025-01", actor=accounting_user)
     event = AuditEvent.objects.get(action="billing.period_closed")
     assert event.actor == accounting_user
     assert event.detail["totals"] == {"CHF": "5.00"}
@@ -221,7 +223,7 @@ def _closed_invoice() -> Invoice:
     tenant = make_billed_tenant(plan=plan)
     for day in JAN:
         make_sample(tenant=tenant, day=day, logical=10 * GIB)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     return Invoice.objects.get(tenant=tenant)
 
 
@@ -232,7 +234,7 @@ def test_a_correction_is_a_credit_note_and_a_new_invoice_never_an_edit(accountin
     sample = original.tenant.usage_samples.get(day=JAN[-1])
     type(sample).objects.filter(pk=sample.pk).update(logical_bytes=41 * GIB)
 
-    result = services.invoice_correct(invoice=original, reason="Jan 31 sample was wrong", actor=accounting_user)
+    result = invoice_correct(invoice=original, reason="Jan 31 sample was wrong", actor=accounting_user)
 
     original.refresh_from_db()
     after = Invoice.objects.filter(pk=original.pk).values().get()
@@ -250,17 +252,17 @@ def test_a_correction_is_a_credit_note_and_a_new_invoice_never_an_edit(accountin
 
 def test_a_credited_invoice_cannot_be_corrected_twice(accounting_user) -> None:
     original = _closed_invoice()
-    services.invoice_correct(invoice=original, reason="cancel", actor=accounting_user, reissue=False)
-    with pytest.raises(services.BillingError, match="already credited"):
-        services.invoice_correct(invoice=original, reason="again", actor=accounting_user)
+    invoice_correct(invoice=original, reason="cancel", actor=accounting_user, reissue=False)
+    with pytest.raises(BillingError, match="already credited"):
+        invoice_correct(invoice=original, reason="again", actor=accounting_user)
     assert CreditNote.objects.count() == 1
     assert Invoice.objects.count() == 1
 
 
 def test_a_correction_that_changes_nothing_is_refused(accounting_user) -> None:
     original = _closed_invoice()
-    with pytest.raises(services.BillingError, match="same invoice"):
-        services.invoice_correct(invoice=original, reason="no reason", actor=accounting_user)
+    with pytest.raises(BillingError, match="same invoice"):
+        invoice_correct(invoice=original, reason="no reason", actor=accounting_user)
     assert not CreditNote.objects.exists()
     original.refresh_from_db()
     assert original.status == Invoice.Status.ISSUED
@@ -278,5 +280,5 @@ def test_a_correction_can_apply_another_plan_from_the_command_line() -> None:
 def test_a_correction_can_fix_the_client_name_alone(accounting_user) -> None:
     original = _closed_invoice()
     type(original.tenant).objects.filter(pk=original.tenant_id).update(name="Acme Holding AG")
-    new = services.invoice_correct(invoice=original, reason="legal name", actor=accounting_user).invoice
+    new = invoice_correct(invoice=original, reason="legal name", actor=accounting_user).invoice
     assert (new.client_name, new.total) == ("Acme Holding AG", original.total)

@@ -13,8 +13,9 @@ from django.core.management import call_command
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from billing import services
 from billing.export import csv_lines, neutralise
+from billing.services.close import billing_period_close
+from billing.services.corrections import invoice_correct
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 
 HEADER = (
@@ -58,7 +59,7 @@ def _closed_month() -> None:
     for day in days_of(dt.date(2025, 1, 1), dt.date(2025, 1, 31)):
         make_sample(tenant=evil, day=day, logical=15 * GIB, snapshots=3, groups=2)
         make_sample(tenant=nice, day=day, logical=2 * GIB)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
 
 @pytest.mark.django_db
@@ -108,7 +109,7 @@ def test_a_credited_invoice_leaves_the_export_for_its_replacement(accounting_use
 
     original = Invoice.objects.get(tenant_slug="nice")
     UsageSample.objects.filter(tenant__slug="nice").update(logical_bytes=6 * GIB)
-    new = services.invoice_correct(invoice=original, reason="resampled", actor=accounting_user).invoice
+    new = invoice_correct(invoice=original, reason="resampled", actor=accounting_user).invoice
     out = tmp_path / "jan.csv"
 
     call_command("billing", "export", "--period", "2025-01", "--out", str(out))
@@ -132,7 +133,7 @@ def test_the_physical_metric_is_exported_as_an_estimate(tmp_path: Path) -> None:
 
     tenant = make_billed_tenant(plan=make_plan(metric=Plan.Metric.PHYSICAL, price_per_gib="1"), slug="phys")
     make_sample(tenant=tenant, day=dt.date(2025, 1, 1), logical=8 * GIB, physical=2 * GIB)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     out = tmp_path / "jan.csv"
 
     call_command("billing", "export", "--period", "2025-01", "--out", str(out))

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from billing import services
 from billing.models import MeteringGap, MeteringHostResult, MeteringRun, UsageSample
+from billing.services.metering import metering_collect_chunk
 from billing.signals import usage_sampled
 from pbssim import Simulator
 from tenants.models import Datastore, PbsHost, Tenant
@@ -313,4 +313,4 @@ def test_tasks_fan_out_per_host_chunk(routes, settings, django_capture_on_commit
     assert UsageSample.objects.filter(day=DAY).count() == 6
     # A chunk delivered twice is left alone the second time.
     first = run.host_results.first()
-    assert services.metering_collect_chunk(run_id=run.pk, host_id=first.host_id, tenant_ids=first.tenant_ids) is None
+    assert metering_collect_chunk(run_id=run.pk, host_id=first.host_id, tenant_ids=first.tenant_ids) is None

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
 from billing.models import Invoice, UsageSample
+from billing.services.close import billing_period_close
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_a_plan_with_an_offsite_price_bills_the_average_offsite_copy_as_its_own_
         offsite_bytes=40 * GIB
     )
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     invoice = Invoice.objects.get(tenant=tenant)
     offsite_avg = (Decimal(40) * 15 / 31).quantize(Decimal("0.01"))  # 15 days of 40 GiB over 31 days
@@ -56,7 +56,7 @@ def test_without_an_offsite_price_or_an_offsite_copy_there_is_no_offsite_line() 
         make_sample(tenant=not_billed, day=day, logical=10 * GIB)
     UsageSample.objects.filter(tenant=not_billed).update(offsite_bytes=40 * GIB)
 
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
 
     for tenant in (no_copy, not_billed):
         assert [kind for kind, _, _ in _lines(Invoice.objects.get(tenant=tenant))] == ["usage"]

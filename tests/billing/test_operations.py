@@ -12,8 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from billing import selectors, services
 from billing.models import Invoice, MeteringHostResult, MeteringRun
+from billing.selectors.usage import usage_series
+from billing.services.base import BillingError
+from billing.services.close import billing_period_close
+from billing.services.corrections import invoice_issue_late
+from billing.services.metering import metering_run_start
 from plans.models import Plan
 from tests.billing.factories import GIB, make_billed_tenant, make_plan, make_sample
 from tests.factories import make_host
@@ -60,7 +64,7 @@ def test_a_plan_refuses_negative_prices_and_bad_currencies(client, accounting_us
 def test_a_tenant_skipped_for_lack_of_a_plan_is_billed_late_once(accounting_user) -> None:
     tenant = make_billed_tenant(plan=None, slug="late")
     make_sample(tenant=tenant, day=dt.date(2025, 1, 10), logical=2 * GIB)
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     tenant.plan = make_plan(price_per_gib="1")
     tenant.save()
 
@@ -70,8 +74,8 @@ def test_a_tenant_skipped_for_lack_of_a_plan_is_billed_late_once(accounting_user
     # Jan 1-9 carry nothing known (0), Jan 10-31 at 2 GiB: 22 x 2 / 31
     assert invoice.billed_gib == Decimal("1.42")
     assert (invoice.samples, invoice.gaps) == (1, 30)
-    with pytest.raises(services.BillingError, match="already has an invoice"):
-        services.invoice_issue_late(tenant=tenant, period="2025-01", actor=accounting_user)
+    with pytest.raises(BillingError, match="already has an invoice"):
+        invoice_issue_late(tenant=tenant, period="2025-01", actor=accounting_user)
 
 
 def test_a_run_left_running_by_a_dead_worker_is_failed_by_the_next_run() -> None:
@@ -80,7 +84,7 @@ def test_a_run_left_running_by_a_dead_worker_is_failed_by_the_next_run() -> None
     MeteringRun.objects.filter(pk=stale.pk).update(started_at=timezone.now() - dt.timedelta(hours=7))
     MeteringHostResult.objects.create(run=stale, host=host, first_tenant_id=1, tenant_ids=[1])
 
-    services.metering_run_start(day=dt.date(2025, 1, 2))
+    metering_run_start(day=dt.date(2025, 1, 2))
 
     stale.refresh_from_db()
     assert stale.status == MeteringRun.Status.FAILED
@@ -105,7 +109,7 @@ def test_the_embeddable_partials_render_for_a_tenant_in_constant_queries(
 def test_the_usage_series_has_a_point_per_day_and_never_fills_gaps(tenant_a) -> None:
     today = dt.date(2025, 3, 10)
     make_sample(tenant=tenant_a, day=today - dt.timedelta(days=2), logical=GIB)
-    series = selectors.usage_series(tenant_a.pk, days=5, today=today)
+    series = usage_series(tenant_a.pk, days=5, today=today)
     assert [p.day for p in series.points] == [today - dt.timedelta(days=i) for i in range(4, -1, -1)]
     assert [p.logical for p in series.points] == [None, None, GIB, None, None]
     # The two days before the first sample ever were not measured yet: not gaps.

@@ -11,8 +11,9 @@ from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing import selectors, services
 from billing.models import CreditNote, Invoice, MeteringGap, MeteringHostResult, MeteringRun
+from billing.selectors.usage import usage_series
+from billing.services.close import billing_period_close
 from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
 from tests.factories import make_host
 
@@ -24,7 +25,7 @@ def _bill(n: int, period: str = "2025-01") -> None:
     for _ in range(n):
         tenant = make_billed_tenant(plan=plan)
         make_sample(tenant=tenant, day=dt.date(2025, 1, 1), logical=GIB)
-    services.billing_period_close(period=period)
+    billing_period_close(period=period)
 
 
 def _last_run(n_gaps: int) -> None:
@@ -78,7 +79,7 @@ def test_the_accounting_page_costs_the_same_queries_for_3_or_30_tenants(client, 
     small_period = _count(client, reverse("billing:period", args=["2025-01"]))
     _bill(30, "2025-02")
     _last_run(30)
-    services.billing_period_close(period="2024-12")
+    billing_period_close(period="2024-12")
     assert _count(client, reverse("billing:periods")) == small
     assert _count(client, reverse("billing:period", args=["2025-02"])) == small_period
 
@@ -119,7 +120,7 @@ def test_a_client_opens_its_own_invoice_but_not_another_tenants(client, client_a
         tenant.plan = plan
         tenant.activated_at = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
         tenant.save()
-    services.billing_period_close(period="2025-01")
+    billing_period_close(period="2025-01")
     own = Invoice.objects.get(tenant=tenant_a)
     other = Invoice.objects.get(tenant=tenant_b)
 
@@ -159,7 +160,7 @@ def test_the_usage_chart_is_an_svg_with_three_metrics_and_no_inline_style() -> N
         if day.day == 15:
             continue  # a gap
         make_sample(tenant=tenant, day=day, logical=(10 + i) * GIB, latest=5 * GIB, physical=3 * GIB)
-    series = selectors.usage_series(tenant.pk, days=90, today=today)
+    series = usage_series(tenant.pk, days=90, today=today)
 
     html = render_to_string("billing/_usage_chart.html", {"series": series})
 

@@ -314,3 +314,17 @@ def test_tasks_fan_out_per_host_chunk(routes, settings, django_capture_on_commit
     # A chunk delivered twice is left alone the second time.
     first = run.host_results.first()
     assert metering_collect_chunk(run_id=run.pk, host_id=first.host_id, tenant_ids=first.tenant_ids) is None
+
+
+def test_a_finished_run_is_logged_under_the_documented_logger(routes, fast_retries, caplog) -> None:
+    """docs/operations.md shows the line as ``INFO billing.services metering run ... finished``;
+    operators filter on that logger name, so splitting the services must not rename it."""
+    sim, host, store = _simulated_host("pbs-a")
+    _route(routes, host, sim.async_transport())
+    make_tenant(slug="acme", datastore=store)
+
+    with caplog.at_level("INFO", logger="billing"):
+        call_command("billing", "collect", "--as-of", DAY.isoformat())
+
+    finished = [r for r in caplog.records if "finished" in r.getMessage() and "metering run" in r.getMessage()]
+    assert [r.name for r in finished] == ["billing.services"]

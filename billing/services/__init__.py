@@ -10,7 +10,6 @@ from billing.services.base import (
     METERED_STATUSES,
     METRIC_FIELDS,
     BillingError,
-    logger,
 )
 from billing.services.close import (
     CloseResult,
@@ -53,7 +52,6 @@ __all__ = [
     "billing_period_get_or_create",
     "invoice_correct",
     "invoice_issue_late",
-    "logger",
     "metering_collect_chunk",
     "metering_collect_request",
     "metering_collect_run_inline",

@@ -19,15 +19,10 @@ from alerts.models import (
     TenantQuota,
     WebhookDelivery,
 )
-from billing.models import UsageSample
+from billing.models import METRIC_FIELDS, UsageSample
+from plans.models import Plan
 
-# billing.Plan.metric -> the UsageSample field that carries it.
-METRIC_FIELDS = {
-    "logical": "logical_bytes",
-    "latest": "latest_bytes",
-    "physical": "physical_estimate_bytes",
-}
-DEFAULT_METRIC = "logical"
+DEFAULT_METRIC = Plan.Metric.LOGICAL
 
 # How often the same condition may be announced.
 ALERT_REPEAT_INTERVAL = timedelta(days=1)

@@ -147,6 +147,14 @@ class UsageSample(models.Model):
         return f"{self.tenant_id} {self.day}: {self.logical_bytes} B"
 
 
+# Which UsageSample field a plan's metric bills (and alerts measure quotas by): the one mapping.
+METRIC_FIELDS = {
+    Plan.Metric.LOGICAL: "logical_bytes",
+    Plan.Metric.LATEST: "latest_bytes",
+    Plan.Metric.PHYSICAL: "physical_estimate_bytes",
+}
+
+
 class MeteringGap(models.Model):
     """A tenant and day for which no sample could be taken, and why. Removed once a later
     collection of that day succeeds. Billing counts missing days itself; this says why."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from billing.services.base import (
     METERED_STATUSES,
-    METRIC_FIELDS,
     BillingError,
 )
 from billing.services.close import (
@@ -41,7 +40,6 @@ from billing.services.requests import (
 
 __all__ = [
     "METERED_STATUSES",
-    "METRIC_FIELDS",
     "BillingError",
     "ClientFactory",
     "CloseResult",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from plans.models import Plan
 from tenants.models import Tenant
 
 # Named for the package, not this module: docs/operations.md shows the lines under
@@ -16,11 +15,6 @@ logger = logging.getLogger("billing.services")
 METERED_STATUSES = (Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED, Tenant.Status.OFFBOARDING)
 
 
-METRIC_FIELDS = {
-    Plan.Metric.LOGICAL: "logical_bytes",
-    Plan.Metric.LATEST: "latest_bytes",
-    Plan.Metric.PHYSICAL: "physical_estimate_bytes",
-}
 
 
 class BillingError(Exception):

@@ -14,11 +14,12 @@ from django.utils import timezone
 from audit.services import audit_record
 from billing import pricing
 from billing.models import (
+    METRIC_FIELDS,
     BillingPeriod,
     Invoice,
     InvoiceLine,
 )
-from billing.services.base import METRIC_FIELDS, BillingError
+from billing.services.base import BillingError
 from billing.services.drafts import (
     DraftInvoice,
     _allocate_numbers,

@@ -12,13 +12,13 @@ from django.utils import timezone
 
 from billing import pricing
 from billing.models import (
+    METRIC_FIELDS,
     BillingPeriod,
     DocumentSequence,
     Invoice,
     InvoiceLine,
     UsageSample,
 )
-from billing.services.base import METRIC_FIELDS
 from core.actors import actor_or_none
 from plans.models import Plan
 from tenants.models import Tenant

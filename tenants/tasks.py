@@ -1,6 +1,7 @@
 """Celery tasks: small adapters that take ids and call one service.
 
-Retries: a run that hit a transient PBS error (connection trouble, 5xx) is retried with
+Retries follow one rule, ``core.transient``: TLS failures and a changed certificate are never
+retried. A run that hit a transient PBS error (connection trouble, 5xx) is retried with
 exponential backoff and full jitter, up to PORTAL_ONBOARDING_MAX_RETRIES times; the last
 attempt turns a transient error into a failed run with a hint. Tasks are idempotent (steps
 check before they create, runs are claimed with a lease), so ``acks_late`` is safe: a task
@@ -15,6 +16,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
+from core.transient import retry_if_transient
 from tenants import selectors, services
 from tenants.onboarding import RunResult, batch_execute, lease, run_execute
 
@@ -60,43 +62,49 @@ def onboarding_batch_execute(self, run_ids: list[int]) -> dict[str, int]:
     return counts
 
 
-@shared_task(ignore_result=True)
-def onboarding_runs_recover() -> int:
+@shared_task(bind=True, ignore_result=True)
+def onboarding_runs_recover(self) -> int:
     """Beat (every minute): enqueue again the live runs whose task was lost."""
-    return len(services.onboarding_runs_recover())
+    with retry_if_transient(self):
+        return len(services.onboarding_runs_recover())
 
 
-@shared_task(ignore_result=True)
-def hosts_health_check() -> int:
+@shared_task(bind=True, ignore_result=True)
+def hosts_health_check(self) -> int:
     """Beat: fan out one health check per host."""
-    ids = selectors.host_ids()
+    with retry_if_transient(self):
+        ids = selectors.host_ids()
     for host_id in ids:
         host_health_check.delay(host_id)
     return len(ids)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def host_health_check(host_id: int) -> None:
-    if selectors.host_exists(host_id):
-        services.pbshost_check(host_id=host_id)
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def host_health_check(self, host_id: int) -> None:
+    with retry_if_transient(self):
+        if selectors.host_exists(host_id):
+            services.pbshost_check(host_id=host_id)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def host_drift_check(host_id: int) -> None:
-    if selectors.host_exists(host_id):
-        services.pbshost_drift_check(host_id=host_id)
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def host_drift_check(self, host_id: int) -> None:
+    with retry_if_transient(self):
+        if selectors.host_exists(host_id):
+            services.pbshost_drift_check(host_id=host_id)
 
 
-@shared_task(ignore_result=True)
-def hosts_drift_check() -> int:
+@shared_task(bind=True, ignore_result=True)
+def hosts_drift_check(self) -> int:
     """Beat (daily): a drift check per enabled host."""
-    ids = selectors.host_ids(enabled_only=True)
+    with retry_if_transient(self):
+        ids = selectors.host_ids(enabled_only=True)
     for host_id in ids:
         host_drift_check.delay(host_id)
     return len(ids)
 
 
-@shared_task(ignore_result=True)
-def token_secrets_expire() -> int:
+@shared_task(bind=True, ignore_result=True)
+def token_secrets_expire(self) -> int:
     """Beat (daily): destroy token secrets nobody revealed within PORTAL_SECRET_REVEAL_DAYS."""
-    return services.token_secrets_expire()
+    with retry_if_transient(self):
+        return services.token_secrets_expire()

@@ -20,6 +20,13 @@ re-opens the same port. ``server.pause(mode="hang")`` keeps accepting but
 never answers PBS requests (clients run into their timeouts), while ``/_sim``
 stays reachable. ``pause(..., seconds=N)`` resumes by itself after N seconds,
 which is also what ``PUT /_sim/down`` does.
+
+Reader protocol: ``GET /api2/json/reader?...`` with ``Upgrade:
+proxmox-backup-reader-protocol-v1`` is checked by ``ContentStore.open_reader``
+(PBS's privilege, owner and existence checks); on success the server answers
+101 Switching Protocols and speaks HTTP/2 (the ``h2`` library) on the same TLS
+connection, serving ``GET /download?file-name=...`` from ``server.content``
+until the client closes the connection.
 """
 
 from __future__ import annotations
@@ -37,8 +44,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import h2.exceptions
+
 from pbssim import tls
+from pbssim.chunk_content import READER_PROTOCOL, ContentStore, ReaderError
 from pbssim.control import DOWN_MODES, KEY_HEADER, ControlInterface, is_control_path
+from pbssim.reader_h2 import serve_reader_session
 from pbssim.transport import error_reply, plan_request
 
 log = logging.getLogger(__name__)
@@ -46,6 +57,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 2**20
 HANDSHAKE_TIMEOUT_S = 10.0
 IDLE_TIMEOUT_S = 120.0
+READER_PATH = "/api2/json/reader"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -91,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
         if plan.fault == "error":
             self._reply(error_reply(plan.error_status))
             return
+        if path == READER_PATH and self.command == "GET":
+            self._reader(query, headers)
+            return
         try:
             reply = owner.sim.handle(self.command, path, query, headers, body)
         except Exception:
@@ -101,6 +116,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._reply(reply)
+
+    def _reader(self, query: str, headers: dict[str, str]) -> None:
+        """The reader protocol: PBS's checks, 101, then HTTP/2 until the client hangs up."""
+        owner = self.server.owner
+        text = {"Content-Type": "text/plain; charset=utf-8"}
+        # The simulator's own token/ticket check (one owner for authentication).
+        auth_id = owner.sim._authenticate("GET", headers, time.time())
+        if auth_id is None:
+            self._reply((401, text, b"authentication failed"))
+            return
+        try:
+            session = owner.content.open_reader(owner.sim.state, auth_id, query, headers)
+        except ReaderError as exc:
+            self._reply((exc.status, text, exc.message.encode()))
+            return
+        self.send_response(HTTPStatus.SWITCHING_PROTOCOLS)
+        self.send_header("Connection", "upgrade")
+        self.send_header("Upgrade", READER_PROTOCOL)
+        self.end_headers()
+        self.close_connection = True  # after HTTP/2 ends, this connection is done
+        try:
+            serve_reader_session(self.rfile, self.connection, session)
+        except (OSError, ssl.SSLError, h2.exceptions.ProtocolError) as exc:
+            log.debug("reader session ended: %s", exc)
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -201,8 +240,11 @@ class SimServer:
         cert_dir: str | Path | None = None,
         *,
         control_key: str | None = None,
+        content: ContentStore | None = None,
     ) -> None:
         self.sim = sim
+        # Snapshot contents for the reader protocol (see pbssim.chunk_content).
+        self.content = content if content is not None else ContentStore()
         self.host = host
         self._requested_port = port
         self._port: int | None = None

@@ -30,7 +30,7 @@ from tenants.api.common import (
     _tenant_detail,
     _validation_response,
 )
-from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant
+from tenants.models import OnboardingRun, PbsHost, Tenant
 from tenants.naming import tenant_names
 
 
@@ -129,12 +129,14 @@ class TenantValidateApi(APIView):
         data = self.TenantValidateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        store = None
-        if v["datastore"]:
-            store = Datastore.objects.filter(
-                name=v["datastore"], **({"host__name": v["host"]} if v["host"] else {})
-            ).first()
-        errors = services.tenant_validate(slug=v["slug"], name=None, datastore=store)
+        try:  # the placement is resolved by the rule creation uses (one owner)
+            _host, store, _plan = services.tenant_placement_resolve(
+                host=v["host"] or None, datastore=v["datastore"] or None
+            )
+            placement_errors: dict[str, list[str]] = {}
+        except ValidationError as exc:
+            store, placement_errors = None, exc.message_dict
+        errors = {**services.tenant_validate(slug=v["slug"], name=None, datastore=store), **placement_errors}
         names: dict[str, str] = {}
         if not errors:
             n = tenant_names(v["slug"])

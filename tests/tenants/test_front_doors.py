@@ -82,3 +82,22 @@ def test_a_datastore_named_alone_is_found_when_it_is_unambiguous(two_hosts: dict
     out = StringIO()
     call_command("tenant", "create", "--slug", "globex", "--name", "Globex", "--datastore", "store2", stdout=out)
     assert Tenant.objects.get(slug="globex").datastore_id == two_hosts["b2"].pk
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"datastore": "store1"}, "Several hosts have a datastore 'store1': name the host too."),
+        ({"host": "pbs-a", "datastore": "store2"}, "No datastore 'store2' on pbs-a."),
+        ({"host": "nope"}, "No host named 'nope'."),
+    ],
+)
+def test_the_validate_api_resolves_the_placement_as_create_does(
+    two_hosts: dict[str, Any], staff_user: Any, fields: dict[str, str], message: str
+) -> None:
+    api = APIClient()
+    api.force_authenticate(staff_user)
+    body = api.post("/api/v1/tenants/validate/", {"slug": "acme", **fields}, format="json").json()
+    assert body["valid"] is False
+    assert message in " ".join(m for msgs in body["errors"].values() for m in msgs)
+    assert message in _api_error(staff_user, **fields)

@@ -120,6 +120,10 @@ class Journey:
             self.problems.append(f"HTTP {response.status} {response.request.method} {response.url}")
 
     def _request_failed(self, request: Any) -> None:
+        # A static file (the favicon) still loading when the page navigates on is cancelled by
+        # the browser itself (net::ERR_ABORTED): not a failure of the portal.
+        if request.failure == "net::ERR_ABORTED" and "/static/" in request.url:
+            return
         if not self._excused(request.url, None):
             self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
 

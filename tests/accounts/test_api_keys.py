@@ -90,3 +90,12 @@ def test_a_user_cannot_revoke_someone_elses_key(staff_user: Any, operator_user: 
     web = Client()
     web.force_login(operator_user)
     assert web.post(f"/accounts/security/api-keys/{row.pk}/revoke/").status_code == 404
+
+
+def test_the_security_page_shows_the_keys_section_once_in_its_body(staff_user: Any) -> None:
+    web = Client()
+    web.force_login(staff_user)
+    html = web.get("/accounts/security/").content.decode()
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "API keys" not in title
+    assert html.count('id="api-keys"') == 1

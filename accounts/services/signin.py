@@ -81,9 +81,10 @@ def login_attempt(
 
     user = authenticate(request, username=username, password=password)
     if user is None:
+        audited = _audited_name(username)
         audit_record(
             action="login.failed",
-            target=_audited_name(username),
+            target=audited,
             result=AuditEvent.Result.FAILED,
             detail={"reason": "bad credentials"},
             ip_address=ip,
@@ -91,7 +92,7 @@ def login_attempt(
         if reservation.locks:
             audit_record(
                 action="login.lockout",
-                target=_audited_name(username),
+                target=audited,
                 result=AuditEvent.Result.DENIED,
                 detail={"seconds": settings.PORTAL_LOGIN_LOCKOUT_SECONDS},
                 ip_address=ip,

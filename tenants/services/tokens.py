@@ -122,14 +122,17 @@ def token_secrets_expire() -> int:
     stale = TenantToken.objects.exclude(secret_enc="").filter(
         Q(secret_stored_at__lt=_secret_deadline()) | Q(secret_stored_at__isnull=True, created_at__lt=_secret_deadline())
     )
-    expired = 0
-    for token in stale.select_related("tenant"):
-        with transaction.atomic():
-            if TenantToken.objects.filter(pk=token.pk).exclude(secret_enc="").update(secret_enc=""):
-                expired += 1
-                audit_record(action="token.secret_expired", tenant=token.tenant, target=token.tokenid,
-                             detail={"days": settings.PORTAL_SECRET_REVEAL_DAYS})  # fmt: skip
-    return expired
+    return sum(_secret_destroy(token) for token in stale.select_related("tenant"))
+
+
+def _secret_destroy(token: TenantToken, actor: Any = None) -> bool:
+    """Wipe one expired secret with its audit row; False if it was already gone."""
+    with transaction.atomic():
+        if not TenantToken.objects.filter(pk=token.pk).exclude(secret_enc="").update(secret_enc=""):
+            return False
+        audit_record(action="token.secret_expired", actor=actor, tenant=token.tenant, target=token.tokenid,
+                     detail={"days": settings.PORTAL_SECRET_REVEAL_DAYS})  # fmt: skip
+    return True
 
 
 def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
@@ -161,7 +164,7 @@ def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
                          detail={"via": via})  # fmt: skip
             return decrypt_secret(ciphertext)
     # Past its reveal deadline: destroyed (committed), and the caller is told to rotate.
-    token_secrets_expire()
+    _secret_destroy(token, actor)
     raise ValidationError(
         f"This secret was never revealed within {settings.PORTAL_SECRET_REVEAL_DAYS} days and has been "
         "destroyed. Rotate the token to get a new secret."

@@ -10,7 +10,6 @@ from accounts.services.api_keys import NewApiKey, api_key_authenticate, api_key_
 from accounts.services.base import (
     TOTP_ISSUER,
     TOTP_VALID_WINDOW,
-    logger,
 )
 from accounts.services.invitations import (
     InvitationError,
@@ -62,7 +61,6 @@ __all__ = [
     "invitation_link",
     "invitation_revoke",
     "invitation_token_hash",
-    "logger",
     "login_attempt",
     "login_attempt_reserve",
     "login_completed",

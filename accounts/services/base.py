@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from accounts.models import User
-
-logger = logging.getLogger(__name__)
-
 
 TOTP_ISSUER = "PBS Portal"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import smtplib
 from datetime import timedelta
@@ -18,9 +19,10 @@ from django.utils import timezone
 
 from accounts.models import Invitation, Role, User
 from accounts.permissions import STAFF, has_role
-from accounts.services.base import logger
 from audit.models import AuditEvent
 from audit.services import audit_record
+
+logger = logging.getLogger(__name__)
 
 
 class InvitationError(ValueError):

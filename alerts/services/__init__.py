@@ -13,7 +13,6 @@ from alerts.services.base import (
     VERIFY_CHECK_INTERVAL,
     QuotaEnforcementError,
     QuotaError,
-    logger,
 )
 from alerts.services.delivery import (
     WebhookAttempt,
@@ -84,7 +83,6 @@ __all__ = [
     "backup_age_evaluate",
     "backup_age_from_metering",
     "host_backup_health_check",
-    "logger",
     "offsite_key",
     "offsite_stale_alert_sync",
     "offsite_staleness_alerts_sync",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,9 +13,6 @@ from alerts.models import (
     Alert,
 )
 from core.transient import TransientError
-
-logger = logging.getLogger(__name__)
-
 
 # Privileges the enforcement is verified by (the tenant PBS design, tenants/): write rights
 # come and go, Datastore.Read always stays so restores keep working.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,10 +13,12 @@ from alerts.models import (
     Alert,
     BackupHealth,
 )
-from alerts.services.base import VERIFY_CHECK_INTERVAL, _now, logger
+from alerts.services.base import VERIFY_CHECK_INTERVAL, _now
 from alerts.services.lifecycle import alert_raise, alert_resolve, alert_resolve_all_except
 from pbsclient.errors import NotFound, PbsConnectionError, PbsError
 from tenants.models import PbsHost, Tenant
+
+logger = logging.getLogger(__name__)
 
 
 def _epoch(value: int | None) -> datetime | None:

@@ -34,7 +34,6 @@ from tenants.onboarding.base import (
     STEP_LABELS,
     RunResult,
     lease,
-    log,
     steps_for,
 )
 from tenants.onboarding.context import (
@@ -106,7 +105,6 @@ __all__ = [
     "expected_backup_token_privileges",
     "expected_user_privileges",
     "lease",
-    "log",
     "privilege_problems",
     "prune_job_diff",
     "run_execute",

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import enum
-import logging
 from datetime import timedelta
 
 from django.conf import settings
 
 from tenants.models import OnboardingRun
-
-log = logging.getLogger(__name__)
-
 
 ONBOARD_STEPS = ("user", "namespace", "user_acl", "backup_token", "token_acl", "prune_job", "verify")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,12 +19,14 @@ from pbsclient import PbsClient
 from pbsclient.errors import PbsError
 from tenants.hints import OwnershipConflict, VerificationFailed, hint_for
 from tenants.models import OnboardingRun, OnboardingStep, PbsHost, Tenant
-from tenants.onboarding.base import LIVE_STATUSES, STEP_LABELS, RunResult, lease, log
+from tenants.onboarding.base import LIVE_STATUSES, STEP_LABELS, RunResult, lease
 from tenants.onboarding.context import StepContext, context_for
 from tenants.onboarding.offboarding import OFFBOARD_STEP_FUNCTIONS, STEP_FUNCTIONS
 from tenants.pbs import client_for_host
 from tenants.pbsstate import PbsState, SnapshotState
 from tenants.signals import tenant_run_finished
+
+log = logging.getLogger(__name__)
 
 
 def _claim(run_id: int) -> bool:

@@ -15,7 +15,6 @@ from tenants.services.base import (
     REGENERATE_SINCE,
     LifecycleError,
     TokenAlreadyRevealed,
-    log,
 )
 from tenants.services.drift import (
     pbshost_drift_check,
@@ -83,7 +82,6 @@ __all__ = [
     "Retention",
     "TokenAlreadyRevealed",
     "datastore_update",
-    "log",
     "onboard_kind_for",
     "onboarding_runs_expect",
     "onboarding_runs_recover",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pbsclient.errors import PbsError
@@ -11,9 +10,6 @@ from tenants.models import (
     PbsHost,
     TenantToken,
 )
-
-log = logging.getLogger(__name__)
-
 
 KEEP_FIELDS = ("keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
@@ -23,7 +24,7 @@ from tenants.onboarding import (
     LIVE_STATUSES,
     steps_for,
 )
-from tenants.services.base import _actor, log
+from tenants.services.base import _actor
 
 ALLOWED_KIND_STATUSES = {
     OnboardingRun.Kind.ONBOARD: (Tenant.Status.PENDING, Tenant.Status.FAILED, Tenant.Status.ONBOARDING),
@@ -33,6 +34,8 @@ ALLOWED_KIND_STATUSES = {
         Tenant.Status.OFFBOARDING,
     ),
 }  # fmt: skip
+
+log = logging.getLogger(__name__)
 
 
 def _enqueue_run(run_id: int, task_id: str) -> None:

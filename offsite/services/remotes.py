@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.actors import actor_or_none
 from core.crypto import decrypt_secret, encrypt_secret
 from offsite import pbs as pbsops
 from offsite.models import Remote, SourceGrant
@@ -116,7 +117,7 @@ def remote_create(
             secret_enc=encrypt_secret(secret),
             source_userid=userid,
             comment=comment,
-            created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            created_by=actor_or_none(actor),
         )
         audit_record(
             action="offsite.remote_create",

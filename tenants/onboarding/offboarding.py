@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.db import transaction
 from django.utils import timezone
 
+from core.actors import actor_or_none
 from pbsclient.errors import NotFound
 from tenants.models import AclGrant, TenantToken
 from tenants.naming import PORTAL_COMMENT_PREFIX
@@ -50,7 +51,7 @@ def step_revoke_tokens(ctx: StepContext) -> str:
         with transaction.atomic():
             ctx.audit("pbs.token.delete", token.tokenid, {"reason": "offboard"})
     now = timezone.now()
-    actor = ctx.actor if getattr(ctx.actor, "is_authenticated", False) else None
+    actor = actor_or_none(ctx.actor)
     with transaction.atomic():
         revoked = TenantToken.objects.filter(tenant=ctx.tenant, revoked_at__isnull=True).update(
             revoked_at=now, revoked_by=actor, secret_enc="", enabled=False

@@ -7,6 +7,7 @@ import contextlib
 from django.db import transaction
 from django.utils import timezone
 
+from core.actors import actor_or_none
 from core.crypto import encrypt_secret
 from pbsclient.errors import AlreadyExists, InvalidParameter, NotFound
 from pbsclient.models import AclEntry, Token, User
@@ -151,7 +152,7 @@ def _store_new_secret(
                 tokenid=tokenid,
                 comment=ctx.names.user_comment,
                 enabled=ctx.tenant.writes_allowed if purpose == TenantToken.Purpose.BACKUP else True,
-                created_by=ctx.actor if getattr(ctx.actor, "is_authenticated", False) else None,
+                created_by=actor_or_none(ctx.actor),
                 secret_enc=encrypt_secret(secret),
                 secret_stored_at=timezone.now(),
             )

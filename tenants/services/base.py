@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pbsclient.errors import PbsError
 from tenants.hints import hint_for
 from tenants.models import (
@@ -35,9 +33,6 @@ class TokenAlreadyRevealed(Exception):
         super().__init__(f"This secret was already revealed by {who} at {when}; rotate the token for a new one.")
         self.token = token
 
-
-def _actor(actor: Any) -> Any:
-    return actor if getattr(actor, "is_authenticated", False) else None
 
 
 def _lifecycle_error(exc: PbsError, *, host: PbsHost, step: str = "", store: str = "") -> LifecycleError:

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from core.actors import actor_or_none
 from tenants.models import (
     OnboardingRun,
     OnboardingStep,
@@ -24,7 +25,6 @@ from tenants.onboarding import (
     LIVE_STATUSES,
     steps_for,
 )
-from tenants.services.base import _actor
 
 ALLOWED_KIND_STATUSES = {
     OnboardingRun.Kind.ONBOARD: (Tenant.Status.PENDING, Tenant.Status.FAILED, Tenant.Status.ONBOARDING),
@@ -137,7 +137,7 @@ def tenant_onboard(
         try:
             with transaction.atomic():
                 run = OnboardingRun.objects.create(
-                    tenant=tenant, kind=kind, created_by=_actor(actor), celery_task_id=task_id,
+                    tenant=tenant, kind=kind, created_by=actor_or_none(actor), celery_task_id=task_id,
                     options=options or {},
                 )  # fmt: skip
         except IntegrityError:

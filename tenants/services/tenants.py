@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
+from core.actors import actor_or_none
 from pbsclient import validation
 from plans.models import Plan
 from tenants.models import (
@@ -20,7 +21,7 @@ from tenants.models import (
 )
 from tenants.naming import slug_problems, tenant_names
 from tenants.selectors import placement_choose
-from tenants.services.base import KEEP_FIELDS, _actor
+from tenants.services.base import KEEP_FIELDS
 from tenants.services.runs import tenant_onboard
 
 
@@ -124,7 +125,7 @@ def tenant_create(
                 pbs_userid=names.userid,
                 prune_job_id=names.prune_job_id,
                 max_restore_token_days=days,
-                created_by=_actor(actor),
+                created_by=actor_or_none(actor),
                 **retention.as_fields(),
             )
             audit_record(

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.permissions import can_view_tenant
 from audit.services import audit_record
+from core.actors import actor_or_none
 from core.crypto import decrypt_secret, encrypt_secret
 from pbsclient.errors import NotFound, PbsError
 from tenants.models import (
@@ -29,7 +30,7 @@ from tenants.onboarding import (
     token_renew_secret,
 )
 from tenants.pbs import client_for_host
-from tenants.services.base import TokenAlreadyRevealed, _actor, _lifecycle_error
+from tenants.services.base import TokenAlreadyRevealed, _lifecycle_error
 from tenants.services.lifecycle import _lock_onboarded_tenant
 
 
@@ -60,12 +61,12 @@ def tenant_token_rotate(*, tenant_id: int, actor: Any = None) -> TenantToken:
             with transaction.atomic():
                 now = timezone.now()
                 TenantToken.objects.filter(tenant=tenant, name=names.backup_token_name, revoked_at__isnull=True).update(
-                    revoked_at=now, revoked_by=_actor(actor), secret_enc="", enabled=False
+                    revoked_at=now, revoked_by=actor_or_none(actor), secret_enc="", enabled=False
                 )
                 row = TenantToken.objects.create(
                     tenant=tenant, purpose=TenantToken.Purpose.BACKUP, name=names.backup_token_name,
                     tokenid=names.backup_tokenid, comment=names.user_comment, enabled=enable,
-                    created_by=_actor(actor), secret_enc=encrypt_secret(secret), secret_stored_at=timezone.now(),
+                    created_by=actor_or_none(actor), secret_enc=encrypt_secret(secret), secret_stored_at=timezone.now(),
                 )  # fmt: skip
                 audit_record(
                     action="token.rotate", actor=actor, tenant=tenant, target=names.backup_tokenid,
@@ -97,7 +98,7 @@ def token_revoke(*, token_id: int, actor: Any = None) -> TenantToken:
             raise _lifecycle_error(exc, host=tenant.host, step="backup_token") from exc
     with transaction.atomic():
         TenantToken.objects.filter(pk=token.pk).update(
-            revoked_at=timezone.now(), revoked_by=_actor(actor), secret_enc="", enabled=False
+            revoked_at=timezone.now(), revoked_by=actor_or_none(actor), secret_enc="", enabled=False
         )
         AclGrant.objects.filter(tenant=tenant, auth_id=token.tokenid).delete()
         audit_record(action="token.revoked", actor=actor, tenant=tenant, target=token.tokenid,
@@ -155,7 +156,7 @@ def token_reveal(*, token_id: int, actor: Any = None, via: str = "web") -> str:
         if not expired:
             ciphertext = token.secret_enc
             wiped = TenantToken.objects.filter(pk=token.pk, secret_enc=ciphertext).update(
-                secret_enc="", revealed_at=timezone.now(), revealed_by=_actor(actor)
+                secret_enc="", revealed_at=timezone.now(), revealed_by=actor_or_none(actor)
             )
             if not wiped:
                 token.refresh_from_db()

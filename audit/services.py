@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from audit.models import AuditEvent
-from core.actors import acting_api_key
+from core.actors import acting_api_key, actor_or_none
 
 # Keys whose values are secrets: refusing them here makes a leak a loud bug, not a silent one.
 _FORBIDDEN_KEYS = frozenset({"secret", "password", "value", "token_secret", "totp", "ticket"})
@@ -39,11 +39,8 @@ def audit_record(
     if key and "api_key" not in detail:
         detail = {**detail, "api_key": key}  # which of the actor's API keys made this change
     _check_detail(detail)
-    if actor is not None and getattr(actor, "is_authenticated", False):
-        label = actor.get_username()
-    else:
-        label = "system"
-        actor = None
+    actor = actor_or_none(actor)
+    label = actor.get_username() if actor is not None else "system"
     return AuditEvent.objects.create(
         actor=actor,
         actor_label=label,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from django.utils import timezone
 
@@ -54,5 +53,3 @@ def _gib(value: Decimal | int | None) -> str:
     return f"{Decimal(value) / quota.GIB:.2f} GiB"
 
 
-def _is_user(actor: Any) -> bool:
-    return actor is not None and getattr(actor, "is_authenticated", False)

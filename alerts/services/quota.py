@@ -13,10 +13,11 @@ from alerts.models import (
     QuotaState,
     QuotaTransition,
 )
-from alerts.services.base import QUOTA_ALERT_KINDS, QUOTA_KIND_LEVEL, QuotaError, _gib, _is_user, _now
+from alerts.services.base import QUOTA_ALERT_KINDS, QUOTA_KIND_LEVEL, QuotaError, _gib, _now
 from alerts.services.health import backup_age_from_metering
 from alerts.services.lifecycle import alert_raise, alert_resolve
 from audit.services import audit_record
+from core.actors import actor_or_none
 from tenants.models import Tenant
 
 
@@ -193,7 +194,7 @@ def quota_grace_extend(
         previous_end = state.grace_ends_at
         QuotaState.objects.filter(pk=state.pk).update(
             grace_ends_at=until, grace_extended_at=now,
-            grace_extended_by=actor if _is_user(actor) else None, grace_extension_reason=reason,
+            grace_extended_by=actor_or_none(actor), grace_extension_reason=reason,
         )
         audit_record(
             action="quota.grace_extended", actor=actor, tenant=state.tenant, target=state.tenant.slug,
@@ -218,7 +219,7 @@ def quota_exempt_set(
         QuotaState.objects.get_or_create(tenant=tenant)
         QuotaState.objects.select_for_update().filter(tenant=tenant).update(
             exempt=exempt, exempt_reason=reason, exempt_at=now,
-            exempt_by=actor if _is_user(actor) else None,
+            exempt_by=actor_or_none(actor),
         )
         audit_record(
             action="quota.exempted" if exempt else "quota.exemption_ended", actor=actor,

@@ -14,9 +14,10 @@ from alerts.models import (
     QuotaState,
     TenantQuota,
 )
-from alerts.services.base import QuotaError, _is_user
+from alerts.services.base import QuotaError
 from alerts.services.quota import quota_evaluate_tenant
 from audit.services import audit_record
+from core.actors import actor_or_none
 from tenants.models import Tenant
 
 
@@ -99,7 +100,7 @@ def tenant_quota_set(
             defaults={
                 "soft_limit_gib": soft_limit_gib, "hard_limit_gib": hard_limit_gib,
                 "warning_percent": warning_percent, "grace_days": grace_days,
-                "action": action or "", "updated_by": actor if _is_user(actor) else None,
+                "action": action or "", "updated_by": actor_or_none(actor),
             },
         )
         audit_record(

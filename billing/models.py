@@ -155,6 +155,12 @@ METRIC_FIELDS = {
 }
 
 
+def metric_value_expression(metric: str) -> models.Expression | models.F:
+    """The billed value of ``metric`` for one UsageSample row, as a query expression: the one
+    place pricing (the close, drafts) reads a sample's billed figure from."""
+    return models.F(METRIC_FIELDS[Plan.Metric(metric)])
+
+
 class MeteringGap(models.Model):
     """A tenant and day for which no sample could be taken, and why. Removed once a later
     collection of that day succeeds. Billing counts missing days itself; this says why."""

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "plans",
     "tenants",
     "offsite",
+    "attribution",
     "billing",
     "alerts",
     "selfservice",

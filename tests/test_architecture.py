@@ -9,8 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every top-level package of the product, lowest layer first (the import contracts' order).
-LAYERS = ["pbsclient", "core", "audit", "accounts", "plans", "tenants", "offsite", "billing", "alerts",
-          "selfservice", "portal", "devstack"]
+LAYERS = ["pbsclient", "core", "audit", "accounts", "plans", "tenants", "offsite", "attribution", "billing",
+          "alerts", "selfservice", "portal", "devstack"]
 PACKAGES = [*LAYERS, "pbssim"]
 MAX_MODULE_LINES = 500
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "billing",
     "alerts",
     "selfservice",
+    "overview",  # the staff's first screen (/)
     "portal",  # project-wide commands (rotate_encryption_keys)
     "devstack",  # make run's demo seeding (demo_seed); talks to the simulator only when asked
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Every top-level package of the product, lowest layer first (the import contracts' order).
 LAYERS = ["pbsclient", "core", "audit", "accounts", "plans", "tenants", "offsite", "attribution", "billing",
-          "alerts", "selfservice", "portal", "devstack"]
+          "alerts", "selfservice", "overview", "portal", "devstack"]
 PACKAGES = [*LAYERS, "pbssim"]
 MAX_MODULE_LINES = 500
 

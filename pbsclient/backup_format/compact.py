@@ -1,8 +1,9 @@
 """Compact chunk references: a uint64 key per digest plus a uint32 size.
 
 A snapshot's chunk list is kept as two numpy arrays instead of 32-byte digests:
-``keys`` holds the first 8 bytes of each SHA-256 digest read as a little-endian
-uint64, ``sizes`` the uncompressed chunk size. That is 12 bytes per reference
+``keys`` holds the first 8 bytes of each SHA-256 digest read as a big-endian
+uint64 (so keys sort like the digests themselves), ``sizes`` the uncompressed
+chunk size. Stored, an array is plain numpy (native little-endian bytes). That is 12 bytes per reference
 instead of ~100 for a Python ``(bytes, int)`` tuple, and numpy can sort, unique
 and join hundreds of millions of them in seconds.
 
@@ -28,18 +29,18 @@ __all__ = ["ChunkRefs", "digest_key", "digest_keys"]
 
 
 def digest_keys(digests: np.ndarray) -> np.ndarray:
-    """uint64 keys of an (n, 32) uint8 digest array (first 8 bytes, little-endian)."""
+    """uint64 keys of an (n, 32) uint8 digest array (first 8 bytes, big-endian)."""
     if digests.ndim != 2 or digests.shape[1] != DIGEST_SIZE:
         raise ValueError(f"expected an (n, {DIGEST_SIZE}) digest array, got shape {digests.shape}")
     head = np.ascontiguousarray(digests[:, :8])
-    return head.view("<u8").reshape(-1).astype(np.uint64, copy=False)
+    return head.view(">u8").reshape(-1).astype(np.uint64)
 
 
 def digest_key(digest: bytes) -> int:
     """The key of one 32-byte digest, as a Python int."""
     if len(digest) != DIGEST_SIZE:
         raise ValueError(f"a digest has {DIGEST_SIZE} bytes, not {len(digest)}")
-    return int.from_bytes(digest[:8], "little")
+    return int.from_bytes(digest[:8], "big")
 
 
 @dataclass(frozen=True, eq=False)

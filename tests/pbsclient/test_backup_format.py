@@ -230,13 +230,15 @@ def test_it_refuses_malformed_manifests(change: dict[str, object], message: str)
         parse_manifest_json(json.dumps({**_manifest_dict(), **change}))
 
 
-def test_compact_keys_are_the_little_endian_first_eight_digest_bytes() -> None:
+def test_compact_keys_are_the_big_endian_first_eight_digest_bytes() -> None:
     digests = [_digest(i) for i in range(4)]
     index = parse_fixed_index(_fidx(digests, size=4 * 4096, chunk_size=4096))
     refs = index.compact()
     assert refs.keys.dtype == np.uint64
     assert refs.sizes.dtype == np.uint32
-    assert refs.keys.tolist() == [struct.unpack("<Q", d[:8])[0] for d in digests]
+    assert refs.keys.tolist() == [struct.unpack(">Q", d[:8])[0] for d in digests]
+    # Big-endian keys sort like the digests (PBS's own chunk order).
+    assert sorted(refs.keys.tolist()) == [digest_key(d) for d in sorted(digests)]
     assert refs.keys.tolist() == [digest_key(d) for d in digests]
 
 

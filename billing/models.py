@@ -9,12 +9,16 @@ The method is written down for accountants in docs/billing.md.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 
+from billing import methods
 from plans.models import Plan
 
 GIB = 2**30
@@ -104,6 +108,9 @@ class UsageSample(models.Model):
     snapshot of each backup group; ``physical_estimate_bytes`` apportions the
     datastore's on-disk bytes (from its last GC) to the tenant by logical share. It
     is an estimate, not a measurement, and is labelled so wherever it is shown.
+    The chunk figures (``referenced_bytes`` .. ``physical_share_bytes``) are copied from the
+    latest chunk-exact attribution on or before the day (``chunk_day``); empty when the host
+    could not be read, so the chunk metric bills the estimate that day.
     One row per tenant and day: collecting a day again overwrites it.
     """
 
@@ -137,6 +144,23 @@ class UsageSample(models.Model):
     gc_source = models.CharField(
         max_length=8, blank=True, default="", help_text="live (asked PBS now), cached or empty"
     )
+    # Chunk-exact figures (uncompressed chunk bytes), from the attribution of ``chunk_day``.
+    referenced_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Distinct chunks the tenant references (uncompressed)."
+    )
+    exclusive_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Chunks only this tenant references (what offboarding it would free)."
+    )
+    share_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Each chunk's bytes split equally among the tenants referencing it."
+    )
+    physical_share_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="The share scaled by the datastore's disk bytes over its distinct chunk bytes."
+    )
+    chunk_gc_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the GC ran whose disk bytes the physical share rests on."
+    )
+    chunk_day = models.DateField(null=True, blank=True, help_text="The day of the attribution the figures come from.")
 
     class Meta:
         ordering = ["tenant", "day"]
@@ -152,13 +176,27 @@ METRIC_FIELDS = {
     Plan.Metric.LOGICAL: "logical_bytes",
     Plan.Metric.LATEST: "latest_bytes",
     Plan.Metric.PHYSICAL: "physical_estimate_bytes",
+    Plan.Metric.CHUNK: "physical_share_bytes",
+}
+
+# A metric whose own figure may be missing on a day bills this field instead that day.
+METRIC_FALLBACK_FIELDS = {
+    Plan.Metric.CHUNK: "physical_estimate_bytes",
 }
 
 
 def metric_value_expression(metric: str) -> models.Expression | models.F:
     """The billed value of ``metric`` for one UsageSample row, as a query expression: the one
-    place pricing (the close, drafts) reads a sample's billed figure from."""
-    return models.F(METRIC_FIELDS[Plan.Metric(metric)])
+    place pricing (the close, drafts) reads a sample's billed figure from.
+
+    The chunk metric bills the chunk-exact physical share and, on a day without one, the
+    physical estimate (``Coalesce``); ``Invoice.estimate_days`` counts those days."""
+    metric = Plan.Metric(metric)
+    field = models.F(METRIC_FIELDS[metric])
+    fallback = METRIC_FALLBACK_FIELDS.get(metric)
+    if fallback is None:
+        return field
+    return Coalesce(field, models.F(fallback), output_field=models.BigIntegerField())
 
 
 class MeteringGap(models.Model):
@@ -244,13 +282,29 @@ class FrozenDocument(models.Model):
         raise DocumentFrozen(f"{type(self).__name__} {self.pk} is issued and cannot be deleted")
 
 
+class InvoiceQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        methods.freeze_chunk_figures(objs, samples=UsageSample.objects)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class InvoiceLineQuerySet(models.QuerySet):
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        methods.label_usage_lines(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Invoice(FrozenDocument):
     """A tenant's bill for one period, with every figure it was computed from.
 
     The tenant's name, placement, plan and usage are copied at issue time so the
     invoice (and the CSV export, which reads only this table) never changes when
     the tenant or plan is edited later. A correction credits it in full
-    (``CreditNote``) and issues a new invoice that ``replaces`` it.
+    (``CreditNote``) and issues a new invoice that ``replaces`` it. The chunk figures
+    (``referenced_gib`` .. ``estimate_days``) are frozen from the samples as the invoice
+    is written, however it is written (``save`` or ``bulk_create``).
     """
 
     class Status(models.TextChoices):
@@ -299,6 +353,16 @@ class Invoice(FrozenDocument):
     groups = models.PositiveIntegerField(help_text="Group count of the last sample.")
     total = models.DecimalField(max_digits=14, decimal_places=2)
     note = models.TextField(blank=True, default="", help_text="Correction reason, if any.")
+    # Chunk figures of the billed days, frozen (uncompressed chunk bytes; empty: none measured).
+    referenced_gib = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    exclusive_gib = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    share_gib = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    estimate_days = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Chunk metric: days billed on the physical estimate (no chunk-exact figure). Empty: other metrics.",
+    )
+
+    objects = InvoiceQuerySet.as_manager()
 
     class Meta:
         ordering = ["period", "tenant_slug", "issued_at"]
@@ -314,6 +378,16 @@ class Invoice(FrozenDocument):
 
     def __str__(self) -> str:
         return self.number
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            methods.freeze_chunk_figures([self], samples=UsageSample.objects)
+        super().save(*args, **kwargs)
+
+    @property
+    def method(self) -> str:
+        """How the billed usage was measured, in words (estimate days included)."""
+        return methods.invoice_method(self.metric, estimate_days=self.estimate_days, active_days=self.active_days)
 
 
 class InvoiceLine(FrozenDocument):
@@ -334,12 +408,19 @@ class InvoiceLine(FrozenDocument):
     unit_price = models.DecimalField(max_digits=12, decimal_places=6)
     amount = models.DecimalField(max_digits=14, decimal_places=2)
 
+    objects = InvoiceLineQuerySet.as_manager()
+
     class Meta:
         ordering = ["invoice", "position"]
         constraints = [models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position_unique")]
 
     def __str__(self) -> str:
         return f"{self.invoice_id}#{self.position}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            methods.label_usage_lines([self])
+        super().save(*args, **kwargs)
 
 
 class CreditNote(FrozenDocument):

@@ -21,6 +21,9 @@ class Plan(models.Model):
         LOGICAL = "logical", "Logical bytes (all snapshots)"
         LATEST = "latest", "Latest snapshot per group"
         PHYSICAL = "physical", "Physical estimate (apportioned)"
+        # The tenant's share of the datastore's distinct chunks, scaled to disk (docs/billing.md);
+        # a day without a chunk-exact figure bills the physical estimate, and the invoice says so.
+        CHUNK = "chunk", "Chunk-exact physical share"
 
     name = models.CharField(max_length=64, unique=True)
     currency = models.CharField(

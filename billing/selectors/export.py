@@ -1,10 +1,16 @@
-"""The accounting export's rows: one per issued invoice of a period, in ``EXPORT_COLUMNS`` order."""
+"""The accounting export's rows: one per issued invoice of a period, in ``EXPORT_COLUMNS`` order.
+
+The columns and their order are a public interface: new ones are only ever appended. The
+chunk-exact figures (average GiB of uncompressed chunk bytes over the billed days that had
+one; empty when none was measured) and the method come last.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+from billing import methods
 from billing.models import BillingPeriod, Invoice
 
 EXPORT_COLUMNS = (
@@ -29,6 +35,11 @@ EXPORT_COLUMNS = (
     "amount",
     "currency",
     "invoice_number",
+    # Appended for chunk-exact usage (docs/billing.md).
+    "referenced_gib",
+    "exclusive_gib",
+    "share_gib",
+    "method",
 )
 
 _EXPORT_FIELDS = (
@@ -52,6 +63,11 @@ _EXPORT_FIELDS = (
     "total",
     "currency",
     "number",
+    "referenced_gib",
+    "exclusive_gib",
+    "share_gib",
+    "estimate_days",
+    "active_days",
 )
 
 
@@ -72,7 +88,8 @@ def export_rows(*, period: BillingPeriod, chunk_size: int = 2000) -> Iterator[tu
         .values_list(*_EXPORT_FIELDS)
     )
     for row in qs.iterator(chunk_size=chunk_size):
-        yield (*row[:4], month, *row[4:6], export_metric(row[6]), *row[7:])
+        method = methods.export_method(row[6], estimate_days=row[-2], active_days=row[-1])
+        yield (*row[:4], month, *row[4:6], export_metric(row[6]), *row[7:-2], method)
 
 
 def export_dicts(*, period: BillingPeriod) -> Iterator[dict[str, Any]]:

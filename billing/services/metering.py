@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from attribution.selectors import attribution_by_tenant_for_day
 from audit.services import audit_record
 from billing.metering import GcFigures, HostJob, HostOutcome, Measurement, TenantTarget, collect_host, collect_hosts
 from billing.models import (
@@ -232,7 +233,29 @@ _SAMPLE_FIELDS = [
     "gc_index_data_bytes",
     "gc_disk_bytes",
     "gc_source",
+    "referenced_bytes",
+    "exclusive_bytes",
+    "share_bytes",
+    "physical_share_bytes",
+    "chunk_gc_at",
+    "chunk_day",
 ]
+
+
+def _chunk_figures_copy(samples: Sequence[UsageSample], *, day: dt.date) -> None:
+    """Copy each tenant's chunk-exact figures of ``day`` (attribution) into its sample; a
+    tenant without them keeps them empty, so the chunk metric bills its estimate that day."""
+    found = attribution_by_tenant_for_day(day=day, tenant_ids=[s.tenant_id for s in samples])
+    for sample in samples:
+        row = found.get(sample.tenant_id)
+        if row is None:
+            continue
+        sample.referenced_bytes = row.referenced_bytes
+        sample.exclusive_bytes = row.exclusive_bytes
+        sample.share_bytes = row.share_bytes
+        sample.physical_share_bytes = row.physical_share_bytes
+        sample.chunk_gc_at = row.gc_time
+        sample.chunk_day = row.day
 
 
 def _sample_from(
@@ -303,6 +326,7 @@ def metering_outcome_store(*, result: MeteringHostResult, outcome: HostOutcome) 
         )
         for m in outcome.measurements
     ]
+    _chunk_figures_copy(samples, day=run.day)
     with transaction.atomic():
         UsageSample.objects.bulk_create(
             samples,

@@ -20,7 +20,8 @@ from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan,
 
 HEADER = (
     "client,datastore,namespace,size_gb,month,host,tenant_slug,metric,avg_gib,peak_gib,samples,gaps,"
-    "snapshots,groups,included_gib,billable_gib,unit_price,base_fee,amount,currency,invoice_number"
+    "snapshots,groups,included_gib,billable_gib,unit_price,base_fee,amount,currency,invoice_number,"
+    "referenced_gib,exclusive_gib,share_gib,method"
 )
 
 

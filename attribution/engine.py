@@ -2,8 +2,9 @@
 
 Input: per owner (a tenant id, or a key for the namespaces of no tenant), the
 compact chunk lists of its snapshots: ``(digests, sizes)`` pairs of a uint64
-key per chunk digest and its uncompressed size (uint32), digests unique within
-a snapshot (see ``pbsclient.backup_format.compact``).
+key per chunk digest and its uncompressed size, digests unique within a
+snapshot (see ``pbsclient.backup_format.compact``). Sorted digests (as the
+stored snapshot indexes keep them) are the fast path; others are sorted first.
 
 Output per owner, in bytes of uncompressed chunks:
 
@@ -19,6 +20,16 @@ Output per owner, in bytes of uncompressed chunks:
 A digest has one size. Should inputs disagree (only two chunks sharing a
 64-bit key can cause that), the size seen first wins, owners taken in key
 order and each owner's snapshots and chunks in the order given.
+
+How (time and memory): the digest space is cut into 2**k equal ranges
+("buckets") so that one bucket holds a few million references. A sorted
+snapshot puts each bucket in one contiguous slice, so a bucket costs no copy
+of the input. Per bucket, each owner's slices are merged into its distinct
+chunks (a stable sort of a few sorted runs, which numpy's timsort merges in
+near-linear time), then all owners' distinct chunks are sorted together,
+owners kept in key order, and one vectorised pass yields the owner count,
+size and owner rank of every (chunk, owner) pair. Working memory is a
+bucket's worth of arrays; nothing the size of the whole input is copied.
 """
 
 from __future__ import annotations
@@ -28,7 +39,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Attribution", "Figures", "attribute"]
+__all__ = ["REFS_PER_BUCKET", "Attribution", "Figures", "attribute"]
+
+# Aim for buckets of about this many chunk references (~60 MB of working arrays at most).
+REFS_PER_BUCKET = 1 << 22
+
+# Per-bucket byte sums go through float64 (np.bincount); exact below 2**53.
+_EXACT_FLOAT = 1 << 53
+
 
 @dataclass(frozen=True)
 class Figures:
@@ -51,7 +69,15 @@ class Attribution[K: Hashable]:
         return self.figures[key]
 
 
-def _snapshot_arrays(snapshot: tuple[np.ndarray, np.ndarray], owner: object) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class _Snapshot:
+    digests: np.ndarray  # uint64, strictly increasing
+    sizes: np.ndarray  # uint32
+    cuts: list[int]  # bucket b is digests[cuts[b]:cuts[b + 1]]
+
+
+def _prepared(snapshot: tuple[np.ndarray, np.ndarray], owner: object) -> tuple[np.ndarray, np.ndarray]:
+    """The snapshot's arrays, checked; sorted by digest (first of any repeated digest kept)."""
     digests, sizes = (np.asarray(a) for a in snapshot)
     if digests.ndim != 1 or digests.shape != sizes.shape:
         raise ValueError(f"owner {owner!r}: digests and sizes must be 1-d arrays of the same length")
@@ -59,57 +85,129 @@ def _snapshot_arrays(snapshot: tuple[np.ndarray, np.ndarray], owner: object) -> 
         raise ValueError(f"owner {owner!r}: digests must be uint64, not {digests.dtype}")
     if sizes.dtype.kind not in "ui":
         raise ValueError(f"owner {owner!r}: sizes must be integers, not {sizes.dtype}")
+    if sizes.dtype != np.uint32:
+        if len(sizes) and (sizes.min() < 0 or sizes.max() > np.iinfo(np.uint32).max):
+            raise ValueError(f"owner {owner!r}: sizes must fit in 32 bits")
+        sizes = sizes.astype(np.uint32)
+    if len(digests) > 1 and not np.all(digests[1:] > digests[:-1]):
+        order = np.argsort(digests, kind="stable")
+        digests = digests[order]
+        keep = np.empty(len(digests), dtype=bool)
+        keep[0] = True
+        np.not_equal(digests[1:], digests[:-1], out=keep[1:])
+        digests, sizes = digests[keep], sizes[order[keep]]
     return digests, sizes
 
 
-def _owner_chunks(owner: object, snapshots: Iterable[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """The owner's distinct digests (sorted) and their sizes (first occurrence)."""
-    pairs = [_snapshot_arrays(snapshot, owner) for snapshot in snapshots]
-    if not pairs:
-        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.uint32)
-    digests = np.concatenate([d for d, _ in pairs])
-    sizes = np.concatenate([s.astype(np.uint32, copy=False) for _, s in pairs])
-    unique, first = np.unique(digests, return_index=True)
-    return unique, sizes[first]
+def _bucket_bounds(total_refs: int, refs_per_bucket: int) -> np.ndarray:
+    """Inner bounds of 2**k equal digest ranges, k chosen for about ``refs_per_bucket`` refs each."""
+    shift = 0
+    while shift < 16 and (total_refs >> shift) > refs_per_bucket:
+        shift += 1
+    step = 1 << (64 - shift)
+    return np.array([i * step for i in range(1, 1 << shift)], dtype=np.uint64)
 
 
-def attribute[K: Hashable](owners: Mapping[K, Iterable[tuple[np.ndarray, np.ndarray]]]) -> Attribution[K]:
-    """Referenced, exclusive and share bytes per owner; see the module docstring for the rules."""
-    keys = sorted(owners)
-    per_owner = [_owner_chunks(key, owners[key]) for key in keys]
-    if not keys:
-        return Attribution()
-    lengths = np.array([len(d) for d, _ in per_owner], dtype=np.int64)
-    digests = np.concatenate([d for d, _ in per_owner])
-    sizes = np.concatenate([s for _, s in per_owner])
-    owner_of = np.repeat(np.arange(len(keys), dtype=np.int64), lengths)
-    del per_owner
-    # A stable sort keeps the owners of one digest in key order (they were concatenated so).
-    order = np.argsort(digests, kind="stable")
-    digests, sizes, owner_of = digests[order], sizes[order], owner_of[order]
-    del order
-    m = len(digests)
-    new_chunk = np.ones(m, dtype=bool)
-    if m:
+def _owner_distinct(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """One owner's distinct digests in a bucket (sorted) with their first-seen sizes."""
+    if len(parts) == 1:
+        return parts[0]
+    digests = np.concatenate([d for d, _ in parts])
+    order = np.argsort(digests, kind="stable")  # sorted runs: timsort merges them
+    digests = digests[order]
+    keep = np.empty(len(digests), dtype=bool)
+    keep[:1] = True
+    np.not_equal(digests[1:], digests[:-1], out=keep[1:])
+    sizes = np.concatenate([s for _, s in parts])
+    return digests[keep], sizes[order[keep]]
+
+
+class _Totals:
+    """Per-owner sums (exact Python ints) and the datastore totals, bucket by bucket."""
+
+    def __init__(self, owners: int) -> None:
+        self.referenced = [0] * owners
+        self.exclusive = [0] * owners
+        self.share = [0] * owners
+        self.distinct_chunks = 0
+        self.distinct_bytes = 0
+
+    def add(self, target: list[int], owner_of: np.ndarray, values: np.ndarray, total: int) -> None:
+        if total >= _EXACT_FLOAT:  # beyond float64's exact integers: slower, exact in int64 (or object)
+            sums = np.zeros(len(target), dtype=np.int64 if total < 2**63 else object)
+            np.add.at(sums, owner_of, values.astype(sums.dtype))
+        else:
+            sums = np.bincount(owner_of, weights=values, minlength=len(target))
+        for i in np.flatnonzero(sums).tolist():
+            target[i] += int(sums[i])
+
+    def bucket(self, digests: np.ndarray, sizes: np.ndarray, owner_of: np.ndarray) -> None:
+        """Account one bucket: (digest, owner) pairs, one per owner and chunk, owners in key order."""
+        m = len(digests)
+        if not m:
+            return
+        order = np.argsort(digests, kind="stable")  # each owner's run is sorted; owners stay in key order
+        digests = digests[order]
+        new_chunk = np.empty(m, dtype=bool)
+        new_chunk[0] = True
         np.not_equal(digests[1:], digests[:-1], out=new_chunk[1:])
-    starts = np.flatnonzero(new_chunk)
-    chunk_of = np.cumsum(new_chunk) - 1
-    counts = np.diff(np.append(starts, m))
-    chunk_sizes = sizes[starts].astype(np.int64)
-    size = chunk_sizes[chunk_of]
-    count = counts[chunk_of]
-    rank = np.arange(m) - starts[chunk_of]
-    share = size // count + (rank < size % count)
-    exclusive = np.where(count == 1, size, 0)
+        del digests
+        starts = np.flatnonzero(new_chunk)
+        del new_chunk
+        counts = np.diff(starts, append=m)
+        chunk_sizes = sizes[order[starts]].astype(np.int64)
+        owner_of = owner_of[order]
+        del order
+        self.distinct_chunks += len(starts)
+        bucket_bytes = int(chunk_sizes.sum())
+        self.distinct_bytes += bucket_bytes
+        size = np.repeat(chunk_sizes, counts)
+        self.add(self.referenced, owner_of, size, int(size.sum()))
+        only = np.repeat(counts == 1, counts)
+        self.add(self.exclusive, owner_of[only], size[only], bucket_bytes)
+        del only
+        count = np.repeat(counts, counts)
+        rank = np.arange(m, dtype=np.int64)
+        rank -= np.repeat(starts, counts)
+        share = size // count
+        share += rank < size % count
+        self.add(self.share, owner_of, share, bucket_bytes)
 
-    def per_key(values: np.ndarray) -> list[int]:
-        by_owner = np.zeros(len(keys), dtype=np.int64)
-        np.add.at(by_owner, owner_of, values)
-        return [int(v) for v in by_owner]
 
-    referenced_by, exclusive_by, share_by = per_key(size), per_key(exclusive), per_key(share)
+def attribute[K: Hashable](
+    owners: Mapping[K, Iterable[tuple[np.ndarray, np.ndarray]]], *, refs_per_bucket: int = REFS_PER_BUCKET
+) -> Attribution[K]:
+    """Referenced, exclusive and share bytes per owner; see the module docstring for the rules.
+
+    Each owner's value may be any iterable of ``(digests, sizes)`` pairs; it is read once.
+    """
+    keys = sorted(owners)
+    snapshots = [[_prepared(snapshot, key) for snapshot in owners[key]] for key in keys]
+    total_refs = sum(len(d) for owned in snapshots for d, _ in owned)
+    bounds = _bucket_bounds(total_refs, max(1, refs_per_bucket))
+    prepared = [
+        [_Snapshot(d, s, [0, *np.searchsorted(d, bounds).tolist(), len(d)]) for d, s in owned] for owned in snapshots
+    ]
+    del snapshots
+    owner_dtype = np.uint16 if len(keys) <= 1 << 16 else np.uint32
+    totals = _Totals(len(keys))
+    for b in range(len(bounds) + 1):
+        digest_parts, size_parts, lengths = [], [], []
+        for owned in prepared:
+            parts = [
+                (snap.digests[snap.cuts[b] : snap.cuts[b + 1]], snap.sizes[snap.cuts[b] : snap.cuts[b + 1]])
+                for snap in owned
+                if snap.cuts[b + 1] > snap.cuts[b]
+            ]
+            digests, sizes = _owner_distinct(parts) if parts else (np.empty(0, np.uint64), np.empty(0, np.uint32))
+            digest_parts.append(digests)
+            size_parts.append(sizes)
+            lengths.append(len(digests))
+        owner_of = np.repeat(np.arange(len(keys), dtype=owner_dtype), lengths)
+        totals.bucket(np.concatenate(digest_parts or [np.empty(0, np.uint64)]),
+                      np.concatenate(size_parts or [np.empty(0, np.uint32)]), owner_of)  # fmt: skip
     figures = {
-        key: Figures(referenced=referenced_by[i], exclusive=exclusive_by[i], share=share_by[i])
+        key: Figures(referenced=totals.referenced[i], exclusive=totals.exclusive[i], share=totals.share[i])
         for i, key in enumerate(keys)
     }
-    return Attribution(figures=figures, distinct_chunks=len(starts), distinct_bytes=int(chunk_sizes.sum()))
+    return Attribution(figures=figures, distinct_chunks=totals.distinct_chunks, distinct_bytes=totals.distinct_bytes)

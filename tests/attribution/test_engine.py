@@ -7,7 +7,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from attribution.engine import Attribution, Figures, attribute
+from attribution import engine
+from attribution.engine import REFS_PER_BUCKET, Attribution, Figures, attribute
 
 OTHERS = 2**62  # the key of the namespaces of no tenant: sorts after every tenant id
 
@@ -58,18 +59,19 @@ def random_datastore(seed: int) -> dict:
     return owners
 
 
-def assert_matches_reference(owners: dict) -> Attribution:
-    result = attribute(owners)
+def assert_matches_reference(owners: dict, **options: int) -> Attribution:
+    result = attribute(owners, **options)
     expected, distinct_chunks, distinct_bytes = reference(owners)
     assert result.figures == expected
     assert (result.distinct_chunks, result.distinct_bytes) == (distinct_chunks, distinct_bytes)
     return result
 
 
+@pytest.mark.parametrize("refs_per_bucket", [REFS_PER_BUCKET, 64])
 @pytest.mark.parametrize("seed", range(8))
-def test_random_datastores_match_the_reference(seed: int) -> None:
+def test_random_datastores_match_the_reference(seed: int, refs_per_bucket: int) -> None:
     owners = random_datastore(seed)
-    result = assert_matches_reference(owners)
+    result = assert_matches_reference(owners, refs_per_bucket=refs_per_bucket)
     assert sum(f.share for f in result.figures.values()) == result.distinct_bytes
     for figures in result.figures.values():
         assert 0 <= figures.exclusive <= figures.share <= figures.referenced
@@ -78,7 +80,8 @@ def test_random_datastores_match_the_reference(seed: int) -> None:
     assert result.distinct_chunks > 0
 
 
-def test_a_chunk_shared_by_three_owners_gives_its_leftover_to_the_lowest_keys() -> None:
+@pytest.mark.parametrize("refs_per_bucket", [REFS_PER_BUCKET, 1])  # 1: 8 buckets, 2**63 starts one
+def test_a_chunk_shared_by_three_owners_gives_its_leftover_to_the_lowest_keys(refs_per_bucket: int) -> None:
     # X (10 bytes) is referenced by 1, 2 and 3: 10 // 3 = 3 each, the leftover byte to owner 1.
     # Y (7 bytes) by 2 and 3: 3 each, the leftover to owner 2. Z (5 bytes) by owner 1 only.
     x, y, z = 0xFFFF_FFFF_FFFF_FFFF, 2**63, 1
@@ -87,7 +90,7 @@ def test_a_chunk_shared_by_three_owners_gives_its_leftover_to_the_lowest_keys() 
         1: [snap([x], [10]), snap([z, x], [5, 10])],  # x twice in one owner counts once
         2: [snap([x, y], [10, 7]), snap([y], [7])],
     }
-    result = assert_matches_reference(owners)
+    result = assert_matches_reference(owners, refs_per_bucket=refs_per_bucket)
     assert result[1] == Figures(referenced=15, exclusive=5, share=4 + 5)
     assert result[2] == Figures(referenced=17, exclusive=0, share=3 + 4)
     assert result[3] == Figures(referenced=17, exclusive=0, share=3 + 3)
@@ -129,6 +132,11 @@ def test_large_chunks_do_not_overflow() -> None:
     assert result[1].share == 500 * big + 500 * (big // 2 + 1)
 
 
+def test_sums_beyond_float_precision_take_the_exact_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_EXACT_FLOAT", 1)
+    assert_matches_reference(random_datastore(3), refs_per_bucket=64)
+
+
 def test_one_size_per_digest_the_first_seen_in_key_order() -> None:
     # Two chunks sharing a 64-bit key is the only way sizes can disagree; the figures stay consistent.
     owners = {2: [snap([9], [50])], 1: [snap([9], [40]), snap([9], [60])]}
@@ -156,3 +164,18 @@ def test_any_iterable_of_snapshots_is_accepted() -> None:
 def test_bad_input_is_a_clear_error(pair: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         attribute({1: [pair]})
+
+
+def test_sizes_of_another_integer_type_are_accepted_when_they_fit() -> None:
+    result = attribute({1: [(np.array([5, 3], dtype=np.uint64), np.array([2**32 - 1, 7], dtype=np.int64))]})
+    assert result[1] == Figures(referenced=2**32 + 6, exclusive=2**32 + 6, share=2**32 + 6)
+    with pytest.raises(ValueError, match="32 bits"):
+        attribute({1: [(np.array([5], dtype=np.uint64), np.array([2**32], dtype=np.int64))]})
+    with pytest.raises(ValueError, match="32 bits"):
+        attribute({1: [(np.array([5], dtype=np.uint64), np.array([-1], dtype=np.int64))]})
+
+
+def test_repeated_digests_within_a_snapshot_count_once() -> None:
+    owners = {1: [snap([4, 2, 4, 9], [10, 20, 30, 40])], 2: [snap([9], [40])]}
+    result = assert_matches_reference(owners)
+    assert result[1] == Figures(referenced=70, exclusive=30, share=50)

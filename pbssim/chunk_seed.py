@@ -1,10 +1,10 @@
 """Seeded snapshot contents for the simulator's state: chunk lists that deduplicate like real backups.
 
-``fill_from_state(content, state, seed=...)`` is the hook that fills a
-``chunk_content.ContentStore`` from the simulator's snapshots. The simulator
-does not call it by itself yet: call it after seeding snapshots (tests, the
-dev stack), or have ``Simulator`` call it whenever snapshots change; it is
-idempotent and cheap (contents are built on first read).
+``fill_from_state(content, state, seed=...)`` fills a ``chunk_content.ContentStore``
+from the simulator's snapshots; ``sync_with_state`` also drops the contents of
+snapshots the state no longer has. A ``Simulator`` created with ``content=True``
+calls ``sync_with_state`` before each reader session when its snapshots changed;
+both are idempotent and cheap (contents are built on first read).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pbssim.chunk_content import (
 )
 from pbssim.state import State
 
-__all__ = ["fill_from_state", "seeded_digest"]
+__all__ = ["fill_from_state", "seeded_digest", "sync_with_state"]
 
 
 def seeded_digest(seed: int, *parts: object) -> bytes:
@@ -97,6 +97,36 @@ def fill_from_state(
                     )  # fmt: skip
                     added += 1
     return added
+
+
+def sync_with_state(
+    content: ContentStore,
+    state: State,
+    *,
+    seed: int = 0,
+    change_rate: float = 0.1,
+    chunk_size: int = FIXED_CHUNK_SIZE,
+) -> tuple[int, int]:
+    """Make ``content`` hold exactly the finished snapshots of ``state``; returns (added, removed).
+
+    Snapshots removed from the state (pruned, forgotten, their namespace or datastore
+    deleted) lose their content; new ones get seeded content (``fill_from_state``).
+    """
+    live = {
+        SnapshotRef(store_name, ns, group.backup_type, group.backup_id, backup_time)
+        for store_name, datastore in state.datastores.items()
+        for ns, groups in datastore.groups.items()
+        for group in groups.values()
+        for backup_time, snapshot in group.snapshots.items()
+        if snapshot.manifest
+    }
+    removed = 0
+    for ref in content.refs():
+        if ref not in live:
+            content.remove_snapshot(ref)
+            removed += 1
+    added = fill_from_state(content, state, seed=seed, change_rate=change_rate, chunk_size=chunk_size)
+    return added, removed
 
 
 def _seeded_builder(

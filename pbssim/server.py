@@ -127,7 +127,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply((401, text, b"authentication failed"))
             return
         try:
-            session = owner.content.open_reader(owner.sim.state, auth_id, query, headers)
+            if owner.content is getattr(owner.sim, "content", None):
+                session = owner.sim.open_reader(auth_id, query, headers)  # seeded, kept in step
+            else:
+                session = owner.content.open_reader(owner.sim.state, auth_id, query, headers)
         except ReaderError as exc:
             self._reply((exc.status, text, exc.message.encode()))
             return
@@ -243,8 +246,10 @@ class SimServer:
         content: ContentStore | None = None,
     ) -> None:
         self.sim = sim
-        # Snapshot contents for the reader protocol (see pbssim.chunk_content).
-        self.content = content if content is not None else ContentStore()
+        # Snapshot contents for the reader protocol (see pbssim.chunk_content): the given store,
+        # else the simulator's own (seeded from its state), else an empty one.
+        own = getattr(sim, "content", None)
+        self.content = content if content is not None else own if own is not None else ContentStore()
         self.host = host
         self._requested_port = port
         self._port: int | None = None

@@ -192,6 +192,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.hosts_drift_check",
         "schedule": crontab(minute=30, hour=METERING_HOUR + 1),
     },
+    # Chunk-exact usage an hour before metering, so the day's figures are there when it samples.
+    "attribution-daily": {
+        "task": "attribution.tasks.attribution_collect_all",
+        "schedule": crontab(minute=0, hour=(METERING_HOUR - 1) % 24),
+    },
     "metering-daily": {
         "task": "billing.tasks.metering_collect_all",
         "schedule": crontab(minute=0, hour=METERING_HOUR),

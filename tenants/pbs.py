@@ -19,6 +19,7 @@ from django.conf import settings
 
 from core.crypto import decrypt_secret
 from pbsclient import AsyncPbsClient, PbsClient
+from pbsclient.reader import ReaderSession, open_reader
 from tenants.models import PbsHost
 
 Purpose = Literal["automation", "metering"]
@@ -107,6 +108,33 @@ def async_client_for_host(
     return AsyncPbsClient(
         **_common_kwargs(host, purpose),
         transport=transport or _ASYNC_TRANSPORTS.get(_key(host.url)),
+    )
+
+
+def reader_for_host(
+    host: PbsHost,
+    *,
+    store: str,
+    ns: str,
+    backup_type: str,
+    backup_id: str,
+    backup_time: int,
+    purpose: Purpose = "metering",
+) -> ReaderSession:
+    """A reader session on one snapshot of ``host`` (pinned TLS, the credential of ``purpose``)."""
+    token_id, token_secret = _credentials(host, purpose)
+    return open_reader(
+        base_url=host.url,
+        token_id=token_id,
+        token_secret=token_secret,
+        store=store,
+        ns=ns,
+        backup_type=backup_type,
+        backup_id=backup_id,
+        backup_time=backup_time,
+        fingerprint=host.fingerprint or None,
+        ca_pem=host.ca_pem or None,
+        timeout=settings.PORTAL_PBS_TIMEOUT_SECONDS,
     )
 
 

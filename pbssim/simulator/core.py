@@ -13,6 +13,8 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 
 from pbssim import acl
+from pbssim.chunk_content import ContentStore, ReaderSession
+from pbssim.chunk_seed import sync_with_state
 from pbssim.faults import FaultConfig
 from pbssim.params import (
     AUTHID,
@@ -52,7 +54,14 @@ class Simulator:
     """An in-memory PBS 4.2.3 (see the module docstring for the request flow)."""
 
     def __init__(
-        self, *, version: str = "4.2", release: str = "3", node: str = "localhost", auth_delay_s: float = 0.0
+        self,
+        *,
+        version: str = "4.2",
+        release: str = "3",
+        node: str = "localhost",
+        auth_delay_s: float = 0.0,
+        content: bool = False,
+        content_seed: int = 0,
     ) -> None:
         from pbssim.endpoints import load_modules
 
@@ -72,6 +81,36 @@ class Simulator:
         self.certificate: dict[str, Any] = self._placeholder_certificate()
         self._bootstrap_secret: str | None = None
         self.state = self._new_state()
+        # Reader-protocol contents seeded from the state, synced before a session (see content_sync).
+        self.content: ContentStore | None = ContentStore() if content else None
+        self.content_seed = content_seed
+        self._content_dirty = True
+
+    def enable_content(self, *, seed: int = 0) -> ContentStore:
+        """Give this simulator seeded snapshot contents (as ``Simulator(content=True)`` does)."""
+        with self._lock:
+            if self.content is None:
+                self.content, self.content_seed, self._content_dirty = ContentStore(), seed, True
+            return self.content
+
+    def content_sync(self) -> None:
+        """Bring ``content`` in step with the snapshots (cheap when nothing changed). State-changing
+        requests, ``seed_snapshot`` and ``reset`` mark it stale; direct ``state`` edits call ``mark_content_stale``."""
+        with self._lock:
+            if self.content is None or not self._content_dirty:
+                return
+            sync_with_state(self.content, self.state, seed=self.content_seed)
+            self._content_dirty = False
+
+    def mark_content_stale(self) -> None:
+        self._content_dirty = True
+
+    def open_reader(self, auth_id: str, query: str, headers: Mapping[str, str]) -> ReaderSession:
+        """``GET /api2/json/reader`` in-process: PBS's checks, then a session over ``content``."""
+        content = self.enable_content() if self.content is None else self.content
+        self.content_sync()
+        with self._lock:
+            return content.open_reader(self.state, auth_id, query, headers)
 
     def _new_state(self) -> State:
         state = State(self.node)
@@ -92,6 +131,8 @@ class Simulator:
         lowered = {key.lower(): value for key, value in headers.items()}
         with self._lock:
             status, reply_headers, payload, delay = self._handle(method, path, query, lowered, body)
+            if method != "GET":
+                self._content_dirty = True
             if path == "/api2" or path.startswith("/api2/"):
                 self.request_log.append((method, path, status))
         if delay > 0:
@@ -256,6 +297,7 @@ class Simulator:
         """Back to an empty PBS (root@pam only); faults and the certificate stay."""
         with self._lock:
             self.state = self._new_state()
+            self._content_dirty = True
             self.request_log.clear()
             self._bootstrap_secret = None
             self.tickets = Tickets()
@@ -405,6 +447,7 @@ class Simulator:
                 protected=protected,
             )
             datastore.add_snapshot(ns, group, snapshot)
+            self._content_dirty = True
 
     def state_snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the state (no secrets), for tests and the control interface."""

@@ -36,7 +36,7 @@ NARROW_AUTOMATION_GRANTS = [
     ("/access", "Audit"),
     ("/datastore/store1", "DatastoreAdmin"),
 ]
-METERING_GRANTS = [("/datastore/store1", "DatastoreAudit")]
+METERING_GRANTS = [("/datastore/store1", "DatastoreReader")]
 
 
 @pytest.fixture

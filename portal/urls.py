@@ -16,6 +16,7 @@ urlpatterns = [
     path("my/", include("selfservice.urls")),
     path("offsite/", include("offsite.urls")),
     path("alerts/", include("alerts.urls")),
+    path("usage/", include("attribution.urls")),  # chunk-exact usage panels
     path("api/v1/", include("portal.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", views.api_docs, name="api-docs"),

@@ -23,6 +23,12 @@ METRICS = (
     ("latest", "Latest per group", "#1a7f37"),
     ("physical", "Physical estimate (apportioned)", "#9a6700"),
 )
+# Drawn only when the series holds chunk-exact figures (uncompressed chunk bytes).
+CHUNK_METRICS = (
+    ("referenced", "Referenced (distinct chunks)", "#8250df"),
+    ("exclusive", "Exclusive (only this tenant)", "#bf3989"),
+    ("share", "Share (chunks split among tenants)", "#0a7b83"),
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class UsagePoint:
     snapshots: int | None
     # False before the tenant's first sample ever: nothing was measured yet, so no gap.
     measured: bool = True
+    referenced: int | None = None
+    exclusive: int | None = None
+    share: int | None = None
+    physical_share: int | None = None
+    chunk_gc_at: dt.datetime | None = None
 
     @property
     def sampled(self) -> bool:
@@ -93,10 +104,26 @@ class UsageSeries:
         return any(p.physical is not None for p in self.points)
 
     @cached_property
+    def has_chunk(self) -> bool:
+        return any(p.referenced is not None for p in self.points)
+
+    @property
+    def latest_chunk(self) -> UsagePoint | None:
+        for point in reversed(self.points):
+            if point.referenced is not None:
+                return point
+        return None
+
+    @property
+    def metrics(self) -> tuple[tuple[str, str, str], ...]:
+        return METRICS + CHUNK_METRICS if self.has_chunk else METRICS
+
+    @cached_property
     def y_max_gib(self) -> Decimal:
         # Cached: every plotted point scales by it (once per point made this quadratic).
+        keys = [key for key, _, _ in self.metrics]
         peak = max(
-            (v for p in self.points for v in (p.logical, p.latest, p.physical) if v is not None),
+            (v for p in self.points for v in (getattr(p, k) for k in keys) if v is not None),
             default=0,
         )
         return _nice_ceiling(Decimal(peak) / pricing.GIB)
@@ -129,7 +156,7 @@ class UsageSeries:
     @property
     def lines(self) -> list[ChartLine]:
         out = []
-        for key, label, color in METRICS:
+        for key, label, color in self.metrics:
             segments: list[str] = []
             current: list[str] = []
             for i, point in enumerate(self.points):
@@ -198,7 +225,8 @@ def usage_series(tenant_id: int, days: int = 90, *, today: dt.date | None = None
     rows = {
         row[0]: row
         for row in UsageSample.objects.filter(tenant_id=tenant_id, day__gte=start, day__lte=today).values_list(
-            "day", "logical_bytes", "latest_bytes", "physical_estimate_bytes", "snapshot_count"
+            "day", "logical_bytes", "latest_bytes", "physical_estimate_bytes", "snapshot_count",
+            "referenced_bytes", "exclusive_bytes", "share_bytes", "physical_share_bytes", "chunk_gc_at",
         )
     }
     points = []
@@ -206,7 +234,7 @@ def usage_series(tenant_id: int, days: int = 90, *, today: dt.date | None = None
         day = start + dt.timedelta(days=i)
         row = rows.get(day)
         points.append(
-            UsagePoint(day, row[1], row[2], row[3], row[4])
+            UsagePoint(day, *row[1:5], True, *row[5:])
             if row
             else UsagePoint(day, None, None, None, None, measured=first_day is not None and day >= first_day)
         )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 import billing.converters  # noqa: F401  (registers <period:...>)
-from billing import views
+from billing import document_views, views
 
 app_name = "billing"
 urlpatterns = [
@@ -11,6 +11,8 @@ urlpatterns = [
     path("periods/<period:period>/close", views.period_close, name="close"),
     path("invoices/<str:number>/", views.invoice_detail, name="invoice"),
     path("invoices/<str:number>/correct", views.invoice_correct, name="invoice_correct"),
+    path("invoices/<str:number>/pdf", document_views.invoice_pdf_download, name="invoice_pdf"),
+    path("credit-notes/<str:number>/pdf", document_views.credit_note_pdf_download, name="credit_note_pdf"),
     path("metering/", views.metering, name="metering"),
     path("metering/collect", views.metering_collect, name="collect"),
     path("metering/runs/<int:run_id>/", views.metering_run, name="run"),

@@ -289,6 +289,9 @@ PORTAL_METERING_RETRY_DELAY_SECONDS = float(env_str("PORTAL_METERING_RETRY_DELAY
 PORTAL_METERING_STALE_HOURS = env_int("PORTAL_METERING_STALE_HOURS", 6)
 PORTAL_INVOICE_PREFIX = env_str("PORTAL_INVOICE_PREFIX", "INV-")
 PORTAL_CREDIT_NOTE_PREFIX = env_str("PORTAL_CREDIT_NOTE_PREFIX", "CN-")
+# The issuer printed on invoice and credit note PDFs; the address may span lines ("\n" or "|").
+PORTAL_COMPANY_NAME = env_str("PORTAL_COMPANY_NAME", "Backup service provider")
+PORTAL_COMPANY_ADDRESS = env_str("PORTAL_COMPANY_ADDRESS", "")
 # Onboarding runs (tenants/): retries of transient PBS errors, batch size, placement reserve.
 PORTAL_ONBOARDING_MAX_RETRIES = env_int("PORTAL_ONBOARDING_MAX_RETRIES", 8)
 PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BASE_SECONDS", "2"))

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -24,6 +24,8 @@ from accounts.forms import InvitationForm
 from accounts.http import client_ip
 from accounts.models import Invitation, Role, User
 from accounts.permissions import client_admin_required, client_required
+from billing import documents
+from billing.document_views import pdf_response
 from billing.selectors import tenant_invoices, usage_series
 from core.htmx import wants_partial
 from selfservice import selectors
@@ -199,3 +201,22 @@ def team_invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResp
     account_services.invitation_revoke(invitation=invitation, actor=request.user, ip=client_ip(request))
     messages.success(request, f"Invitation for {invitation.email} withdrawn.")
     return redirect("selfservice:team")
+
+
+@client_required
+@require_GET
+def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    """The tenant's own invoice as a PDF; another tenant's number is simply not found."""
+    invoice = documents.invoice_for_pdf(number=number, tenant_id=request.tenant.pk)
+    if invoice is None:
+        raise Http404("no such invoice")
+    return pdf_response(documents.invoice_pdf(invoice), invoice.number)
+
+
+@client_required
+@require_GET
+def credit_note_pdf(request: HttpRequest, number: str) -> HttpResponse:
+    credit = documents.credit_note_for_pdf(number=number, tenant_id=request.tenant.pk)
+    if credit is None:
+        raise Http404("no such credit note")
+    return pdf_response(documents.credit_note_pdf(credit), credit.number)

@@ -167,3 +167,9 @@ def test_the_pages_load_the_panels(client, staff_user, client_a, tenant_a) -> No
     client.force_login(client_a)
     home = client.get(reverse("selfservice:home")).content.decode()
     assert f'hx-get="{reverse("attribution:mine")}"' in home
+
+
+def test_the_accounting_usage_page_loads_the_panel(client, accounting_user, tenant_a) -> None:
+    client.force_login(accounting_user)
+    page = client.get(reverse("billing:tenant", args=[tenant_a.pk])).content.decode()
+    assert f'hx-get="{reverse("attribution:tenant", args=[tenant_a.pk])}"' in page

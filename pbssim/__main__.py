@@ -80,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pbssim.server import SimServer
     from pbssim.simulator import Simulator
 
-    sim = Simulator(auth_delay_s=args.auth_delay)
+    # content=True: the reader protocol serves seeded manifests and indexes for every snapshot.
+    sim = Simulator(auth_delay_s=args.auth_delay, content=True, content_seed=args.seed or 0)
     try:
         sim.faults = build_faults(
             sim.faults,

@@ -15,6 +15,7 @@ from django.db.models import Q, Sum
 
 from attribution.models import AttributionRun, SnapshotIndex, TenantAttribution
 from attribution.selectors import DatastoreSplit, datastore_latest_run, datastore_split, tenant_attribution_latest
+from attribution.services.splitting import physical_share
 from tenants.models import Datastore, Tenant
 
 
@@ -100,12 +101,6 @@ def _percent(part: int, whole: int | None) -> Decimal:
     return (Decimal(part) * 100 / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def _scaled(share: int, run: AttributionRun) -> int | None:
-    if run.gc_disk_bytes is None or not run.distinct_bytes:
-        return None
-    return (share * run.gc_disk_bytes * 2 + run.distinct_bytes) // (2 * run.distinct_bytes)
-
-
 def datastore_panel(*, datastore: Datastore) -> DatastorePanel:
     """How the datastore's distinct chunk bytes (and its disk use) split among its tenants and
     the namespaces no tenant owns ("others"), largest first."""
@@ -120,5 +115,6 @@ def datastore_panel(*, datastore: Datastore) -> DatastorePanel:
             )
         if split.others_share_bytes:
             others = split.others_share_bytes
-            rows.append(SplitRow("others", None, others, _scaled(others, run), _percent(others, total)))
+            scaled = physical_share(others, disk_bytes=run.gc_disk_bytes, distinct_bytes=total or 0)
+            rows.append(SplitRow("others", None, others, scaled, _percent(others, total)))
     return DatastorePanel(datastore=datastore, split=split, rows=rows)

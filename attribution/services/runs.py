@@ -30,6 +30,7 @@ from django.utils import timezone
 from attribution.models import AttributionRun, SnapshotIndex
 from attribution.services.reading import (
     ReaderFactory,
+    SnapshotChunks,
     SnapshotGone,
     SnapshotKey,
     datastore_listing,
@@ -171,41 +172,51 @@ def _collect(
             logger.info("snapshot %s on %s/%s vanished before it was read: %s", key, host.name, store, exc)
             _count(run, requests=1)
             continue
-        # ignore_conflicts: another worker stored it meanwhile (the same content: snapshots are immutable)
-        SnapshotIndex.objects.bulk_create(
-            [
-                SnapshotIndex(
-                    host=host,
-                    datastore=store,
-                    namespace=key.namespace,
-                    backup_type=key.backup_type,
-                    backup_id=key.backup_id,
-                    backup_time=key.backup_time,
-                    digests=chunks.digests.astype("<u8").tobytes(),
-                    sizes=chunks.sizes.astype("<u4").tobytes(),
-                    chunk_refs=chunks.chunk_refs,
-                    logical_bytes=chunks.logical_bytes,
-                    requests=chunks.requests,
-                    bytes_downloaded=chunks.bytes_downloaded,
-                )
-            ],
-            ignore_conflicts=True,
-        )
-        _count(run, snapshots_read=1, requests=chunks.requests, bytes_downloaded=chunks.bytes_downloaded)
-
-    tenants = datastore_tenants(host_id=host.pk, store=store)
-    result = datastore_attribution(host_id=host.pk, store=store, tenants=tenants)
-    gc_time = dt.datetime.fromtimestamp(listing.gc_time, tz=dt.UTC) if listing.gc_time else None
-    others = result.figures.get(OTHERS)
-    with transaction.atomic():
-        run.distinct_chunks, run.distinct_bytes = result.distinct_chunks, result.distinct_bytes
-        run.gc_disk_bytes, run.gc_time = listing.gc_disk_bytes, gc_time
-        run.others_share_bytes = others.share if others is not None else 0
-        run.save(update_fields=["distinct_chunks", "distinct_bytes", "gc_disk_bytes", "gc_time", "others_share_bytes"])
-        tenant_rows_write(run=run, result=result, tenants=tenants, gc_time=gc_time)
-        _finish(run, status=AttributionRun.Status.DONE, method=AttributionRun.Method.EXACT)
+        # One commit per snapshot: the index and the run's counters move together.
+        with transaction.atomic():
+            _store_snapshot(run, host, key, chunks)
+    _split(run, host, gc_disk_bytes=listing.gc_disk_bytes, gc_time=listing.gc_time)
     logger.info(
         "attribution of %s/%s: %d snapshots, %d new, %d dropped, %d requests, %d bytes downloaded",
         host.name, store, len(listed), len(new), len(vanished), run.requests, run.bytes_downloaded,
     )  # fmt: skip
     return run
+
+
+def _store_snapshot(run: AttributionRun, host: PbsHost, key: SnapshotKey, chunks: SnapshotChunks) -> None:
+    # ignore_conflicts: another worker stored it meanwhile (the same content: snapshots are immutable)
+    SnapshotIndex.objects.bulk_create(
+        [
+            SnapshotIndex(
+                host=host,
+                datastore=run.datastore,
+                namespace=key.namespace,
+                backup_type=key.backup_type,
+                backup_id=key.backup_id,
+                backup_time=key.backup_time,
+                digests=chunks.digests.astype("<u8").tobytes(),
+                sizes=chunks.sizes.astype("<u4").tobytes(),
+                chunk_refs=chunks.chunk_refs,
+                logical_bytes=chunks.logical_bytes,
+                requests=chunks.requests,
+                bytes_downloaded=chunks.bytes_downloaded,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    _count(run, snapshots_read=1, requests=chunks.requests, bytes_downloaded=chunks.bytes_downloaded)
+
+
+def _split(run: AttributionRun, host: PbsHost, *, gc_disk_bytes: int | None, gc_time: int | None) -> None:
+    """Attribute the stored indexes and store the tenant rows and the run's totals in one transaction."""
+    tenants = datastore_tenants(host_id=host.pk, store=run.datastore)
+    result = datastore_attribution(host_id=host.pk, store=run.datastore, tenants=tenants)
+    gc_at = dt.datetime.fromtimestamp(gc_time, tz=dt.UTC) if gc_time else None
+    others = result.figures.get(OTHERS)
+    with transaction.atomic():
+        run.distinct_chunks, run.distinct_bytes = result.distinct_chunks, result.distinct_bytes
+        run.gc_disk_bytes, run.gc_time = gc_disk_bytes, gc_at
+        run.others_share_bytes = others.share if others is not None else 0
+        run.save(update_fields=["distinct_chunks", "distinct_bytes", "gc_disk_bytes", "gc_time", "others_share_bytes"])
+        tenant_rows_write(run=run, result=result, tenants=tenants, gc_time=gc_at)
+        _finish(run, status=AttributionRun.Status.DONE, method=AttributionRun.Method.EXACT)

@@ -7,7 +7,9 @@ Steps:
 4. register them in the portal with their pinned fingerprints, seed plans,
    logins (printed once, when first created) and a tenant for each customer
    namespace the simulators already hold (onboarded by the worker);
-5. run web + Celery worker + Celery beat until Ctrl-C.
+5. start web + Celery worker + Celery beat; once the tenants are onboarded, measure
+   them and write the demo history (usage, closed months, quotas, offsite, a failed run);
+6. run until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def _env() -> dict[str, str]:
     env["DJANGO_DEBUG"] = "1"  # make run is development mode, asked for explicitly
     env.setdefault("REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/0")
     env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
+    # Printed on invoice PDFs: the demo's documents say what they are.
+    env.setdefault("PORTAL_COMPANY_NAME", "Example MSP (demo data)")
+    env.setdefault("PORTAL_COMPANY_ADDRESS", "1 Example Street | 1000 Demo City")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -135,6 +140,15 @@ def first_usage_sample(timeout: float = 90.0) -> None:
     print("demo tenants are still onboarding; usage is measured at the next scheduled run", file=sys.stderr)
 
 
+def demo_history() -> None:
+    """90 days of usage, two closed months, quotas, a stale offsite copy and a failed run,
+    so every page has something to show at once (idempotent: a restart adds nothing)."""
+    try:
+        _manage("demo_seed", "--history")
+    except subprocess.CalledProcessError:
+        print("the demo history could not be written; the portal runs without it", file=sys.stderr)
+
+
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     VAR.mkdir(exist_ok=True)
@@ -169,6 +183,7 @@ def main() -> int:
             children.append(subprocess.Popen(command, cwd=BASE_DIR, env=env))  # noqa: S603
         _wait_port(WEB_PORT, "web server")
         first_usage_sample()
+        demo_history()
         banner = [f"Portal ready: open http://127.0.0.1:{WEB_PORT}/  (Ctrl-C stops everything)", *new_logins]
         if not new_logins:
             banner.append("Logins were printed when they were created (`rm -rf var` starts afresh).")

@@ -120,7 +120,7 @@ def demo_tenants_adopt(host: PbsHost, plans: list[Plan]) -> list[Tenant]:
         if Tenant.objects.filter(slug=slug).exists():
             continue
         tenant = tenant_services.tenant_create(
-            slug=slug, name=f"{slug.title()} Ltd", contact_name="IT department",
+            slug=slug, name=f"{slug.title()} Ltd (demo)", contact_name="IT department (demo)",
             contact_email=f"it@{slug}.example", plan=plans[index % len(plans)], datastore=datastore,
         )  # fmt: skip
         tenant_services.tenant_onboard(tenant_id=tenant.pk)

@@ -64,6 +64,13 @@ def attribution_targets() -> list[tuple[int, str]]:
 
 
 def _run_for_day(host: PbsHost, store: str, day: dt.date) -> AttributionRun:
+    """The day's run row: created, or an unfinished one taken up again (a finished one as it is).
+
+    Runs of earlier days still marked running lost their worker: they are marked failed.
+    """
+    AttributionRun.objects.filter(
+        host=host, datastore=store, status=AttributionRun.Status.RUNNING, day__lt=day
+    ).update(status=AttributionRun.Status.FAILED, error="never finished (worker lost)", finished_at=timezone.now())
     with transaction.atomic():
         run = (
             AttributionRun.objects.select_for_update()

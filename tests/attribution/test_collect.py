@@ -189,3 +189,11 @@ def test_a_credential_without_datastore_read_keeps_the_estimate_and_says_why(see
     assert "no permissions on /datastore/store1" in run.error  # PBS's refusal, quoted
     assert not TenantAttribution.objects.filter(run=run).exists()
     assert seeded.sim.content.sessions_opened == 0
+
+
+def test_a_run_left_running_on_an_earlier_day_is_marked_failed(seeded: Seeded) -> None:
+    lost = AttributionRun.objects.create(host=seeded.host, datastore=STORE, day=DAY1)
+    run = attribution_collect(host_id=seeded.host.pk, datastore=STORE, day=DAY2)
+    lost.refresh_from_db()
+    assert (lost.status, lost.error) == (AttributionRun.Status.FAILED, "never finished (worker lost)")
+    assert run.status == AttributionRun.Status.DONE

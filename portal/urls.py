@@ -4,14 +4,24 @@ from django.contrib.auth.views import redirect_to_login
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from overview import views as overview_views
 from portal import views
+from tenants import urls as tenant_urls
+
+# The staff tenant list shows figures of the apps above tenants (usage, quota, alerts), so the
+# overview app serves it; it keeps its address and name in the tenants namespace.
+tenant_patterns = [
+    path("", overview_views.tenant_list, name="list"),
+    path("export.csv", overview_views.tenant_export, name="export"),
+    *tenant_urls.urlpatterns,
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("tenants.team_urls")),  # a tenant's client users (staff)
     path("accounts/", include("accounts.urls")),
-    path("tenants/", include("tenants.urls")),
+    path("tenants/", include((tenant_patterns, tenant_urls.app_name))),
     path("billing/", include("billing.urls")),
     path("my/", include("selfservice.urls")),
     path("offsite/", include("offsite.urls")),

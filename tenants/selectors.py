@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from tenants.models import Datastore, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
@@ -28,11 +30,13 @@ def tenant_list(
     host_id: int | None = None,
     status: str = "",
     plan_id: int | None = None,
+    drift_found: bool = False,
 ) -> QuerySet[Tenant]:
-    """Tenants for the staff list, filtered; one query with its joins (no per-row queries)."""
+    """Tenants for the staff list, filtered; one query with its joins (no per-row queries).
+    ``drift_found``: only tenants whose last drift check found something."""
     qs = Tenant.objects.select_related("host", "datastore", "plan").only(
         "id", "slug", "name", "status", "namespace", "contact_email", "created_at",
-        "writes_blocked", "host__name", "datastore__name", "plan__name",
+        "writes_blocked", "host__name", "datastore__name", "plan__name", "plan__metric",
     )  # fmt: skip
     search = search.strip()
     if search:
@@ -43,6 +47,8 @@ def tenant_list(
         qs = qs.filter(status=status)
     if plan_id:
         qs = qs.filter(plan_id=plan_id)
+    if drift_found:
+        qs = qs.filter(drift_checked_at__isnull=False).exclude(drift_findings=[])
     return qs.order_by("slug")
 
 
@@ -88,6 +94,31 @@ def onboarding_run_get(*, run_id: int) -> OnboardingRun:
         .prefetch_related(Prefetch("steps", queryset=OnboardingStep.objects.order_by("position")))
         .get(pk=run_id)
     )
+
+
+def onboarding_runs_needing_attention(*, limit: int = 10) -> tuple[int, list[OnboardingRun]]:
+    """Runs that need a person: failed ones that are still their tenant's newest run, and live
+    ones nobody has worked on for longer than the stale-run limit (the rule the recovery
+    uses, ``services.runs._run_is_stale``, as a query). Returns the count and the newest few;
+    two queries, whatever the number of tenants."""
+    now = timezone.now()
+    before = now - timedelta(seconds=settings.PORTAL_ONBOARDING_STALE_SECONDS)
+    newer = OnboardingRun.objects.filter(tenant=OuterRef("tenant"), created_at__gt=OuterRef("created_at"))
+    failed = Q(status=OnboardingRun.Status.FAILED) & ~Q(Exists(newer))
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    idle = (
+        Q(created_at__lt=before)
+        & (Q(started_at__isnull=True) | Q(started_at__lt=before))
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=before))
+    )
+    stuck = Q(status__in=LIVE_RUN_STATUSES) & unclaimed & idle
+    qs = OnboardingRun.objects.filter(failed | stuck)
+    rows = list(
+        qs.select_related("tenant").only(
+            "id", "status", "kind", "created_at", "started_at", "error", "error_hint", "tenant__slug", "tenant__name"
+        ).order_by("-created_at")[:limit]
+    )  # fmt: skip
+    return qs.count(), rows
 
 
 def tenant_status_counts() -> dict[str, int]:

@@ -3,8 +3,9 @@ from django.urls import path
 from tenants import views
 
 app_name = "tenants"
+# The list itself ("" -> "list") and its CSV ("export.csv") are served by the overview app,
+# which knows the figures of the apps above tenants; portal/urls.py mounts them in this namespace.
 urlpatterns = [
-    path("", views.tenant_list, name="list"),
     path("new/", views.tenant_new, name="new"),
     path("new/validate/", views.tenant_validate, name="validate"),
     path("hosts/", views.host_list, name="hosts"),

@@ -33,7 +33,6 @@ from tenants.views.tenant_page import (
 from tenants.views.tenants import (
     run_detail,
     run_retry,
-    tenant_list,
     tenant_new,
     tenant_onboard,
     tenant_validate,
@@ -54,7 +53,6 @@ __all__ = [
     "run_retry",
     "tenant_detail",
     "tenant_drift",
-    "tenant_list",
     "tenant_new",
     "tenant_offboard",
     "tenant_onboard",

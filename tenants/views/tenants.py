@@ -1,4 +1,5 @@
-"""Staff pages: the tenant list, and the create-and-onboard form with its live progress."""
+"""Staff pages: the create-and-onboard form with its live progress. (The tenant list, with
+figures of the apps above tenants, is served by the overview app.)"""
 
 from __future__ import annotations
 
@@ -6,58 +7,22 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from accounts.permissions import staff_or_accounting_required, staff_required
+from accounts.permissions import staff_required
 from core.htmx import wants_partial
-from plans.models import Plan
 from tenants import selectors, services
 from tenants.forms import (
     TenantCreateForm,
 )
-from tenants.models import OnboardingRun, PbsHost, Tenant
+from tenants.models import OnboardingRun, Tenant
 from tenants.naming import tenant_names
 from tenants.onboarding import STEP_LABELS
-from tenants.views.common import PAGE_SIZE, _errors_text, _redirect, _tenant
-
-
-def _int_or_none(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
-
-
-@staff_or_accounting_required
-@require_GET
-def tenant_list(request: HttpRequest) -> HttpResponse:
-    """Search, filters (host, status, plan), pagination: a constant number of queries."""
-    q = request.GET.get("q", "")[:100]
-    host_id = _int_or_none(request.GET.get("host"))
-    status = request.GET.get("status", "")
-    status = status if status in Tenant.Status.values else ""
-    plan_id = _int_or_none(request.GET.get("plan"))
-    qs = selectors.tenant_list(search=q, host_id=host_id, status=status, plan_id=plan_id)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    context = {
-        "page": page,
-        "tenants": list(page.object_list),
-        "q": q,
-        "host_id": host_id,
-        "status": status,
-        "plan_id": plan_id,
-        "query_string": params.urlencode(),
-        "hosts": list(PbsHost.objects.only("id", "name").order_by("name")),
-        "plans": list(Plan.objects.only("id", "name").order_by("name")),
-        "statuses": Tenant.Status.choices,
-        "can_edit": request.user.is_msp_staff,
-    }
-    template = "tenants/list.html#results" if wants_partial(request) else "tenants/list.html"
-    return render(request, template, context)
+from tenants.views.common import _errors_text, _redirect, _tenant
 
 
 def _preview(form: TenantCreateForm) -> dict[str, Any]:

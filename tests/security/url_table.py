@@ -79,6 +79,7 @@ RULES: dict[str, Rule] = {
     # tenants: staff; the tenant list is readable by accounting too
     "tenants:": STAFF,
     "tenants:list": STAFF_OR_ACCOUNTING,
+    "tenants:export": STAFF_OR_ACCOUNTING,  # the list as CSV
     "tenants:host_new": ADMIN_ONLY,  # host secrets
     "tenants:host_fingerprint": ADMIN_ONLY,
     "tenants:datastore_update": ADMIN_ONLY,

@@ -1,0 +1,1 @@
+"""Reads for the staff overview and the staff tenant list (each module owns one page)."""

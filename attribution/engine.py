@@ -41,8 +41,9 @@ import numpy as np
 
 __all__ = ["REFS_PER_BUCKET", "Attribution", "Figures", "attribute"]
 
-# Aim for buckets of about this many chunk references (~60 MB of working arrays at most).
-REFS_PER_BUCKET = 1 << 22
+# Aim for buckets of about this many chunk references: at most ~48 bytes of working arrays per
+# reference of a bucket (~50 MiB), whatever the input's size; more buckets only add Python loops.
+REFS_PER_BUCKET = 1 << 20
 
 # Per-bucket byte sums go through float64 (np.bincount); exact below 2**53.
 _EXACT_FLOAT = 1 << 53

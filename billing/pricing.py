@@ -8,7 +8,8 @@ Steps for one tenant and period (docs/billing.md explains them for accountants):
    a day without one carries the previous known value (counted as a gap; 0 when nothing
    is known yet).
 3. ``usage_summary``: average bytes over the active days, in GiB, rounded half-up to two
-   decimals (the billed average), the peak, samples and gaps.
+   decimals (the billed average), the peak, samples and gaps. ``usage_summary_from_totals``
+   gives the same from a sum and a peak when the known days run without a hole to the end.
 4. ``price_lines``: base fee, usage above the included GiB times the unit price, and a
    top-up to the minimum charge; each line rounded half-up to the cent.
 """
@@ -98,18 +99,41 @@ def usage_summary(
     total = 0
     peak = 0
     samples = 0
-    gaps = 0
     for day in day_list:
         value = values.get(day)
         if value is None:
-            gaps += 1
             value = previous if previous is not None else 0
         else:
             samples += 1
             previous = value
         total += value
         peak = max(peak, value)
-    n = len(day_list)
+    return _summary(active=len(day_list), samples=samples, total=total, peak=peak)
+
+
+def usage_summary_from_totals(*, days: int, samples: int, total: int, peak: int, carry_in: int | None) -> UsageSummary:
+    """``usage_summary`` from aggregated samples: the same result, computed from the sum and
+    the peak of the ``samples`` known values alone (so the close can price from one grouped
+    query instead of every daily row).
+
+    Valid when the known values are the *last* ``samples`` of the ``days`` active days, one a
+    day without a hole (a tenant measured every day, or every day from some day on): then
+    the ``days - samples`` leading days carry ``carry_in`` (0 when None) and count as gaps.
+    Holes elsewhere need the days themselves: use ``usage_summary``.
+    """
+    if not 0 <= samples <= days:
+        raise ValueError(f"{samples} samples do not fit {days} days")
+    lead = days - samples
+    if lead:
+        carried = carry_in if carry_in is not None else 0
+        total += lead * carried
+        peak = max(peak, carried)
+    return _summary(active=days, samples=samples, total=total, peak=max(peak, 0))
+
+
+def _summary(*, active: int, samples: int, total: int, peak: int) -> UsageSummary:
+    n = active
+    gaps = active - samples
     avg_bytes = (Decimal(total) / n).quantize(MICRO, rounding=ROUND_HALF_UP) if n else ZERO
     avg_gib_exact = Decimal(total) / n / GIB if n else ZERO
     return UsageSummary(

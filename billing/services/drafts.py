@@ -1,4 +1,13 @@
-"""Invoice drafts: gap-free numbering and pricing a tenant month from its daily figures."""
+"""Invoice drafts: gap-free numbering, and pricing tenant months from their samples.
+
+A tenant month is priced from aggregated samples where it can be (one grouped query per
+batch of tenants and plan metric: count, sum and peak of the billed value), and from its
+daily rows only where a day inside the month lacks a value (a hole the previous value must
+fill) or the tenant was active on part of the month. Both give the same figures
+(``pricing.usage_summary_from_totals`` is ``pricing.usage_summary`` for a run of days
+without a hole). The billed value of a sample is read only through
+``billing.models.metric_value_expression``.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +16,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from billing import pricing
 from billing.models import (
-    METRIC_FIELDS,
     BillingPeriod,
     DocumentSequence,
     Invoice,
     InvoiceLine,
     UsageSample,
+    metric_value_expression,
 )
 from core.actors import actor_or_none
 from plans.models import Plan
@@ -46,12 +55,22 @@ class DraftInvoice:
 
 @dataclass(frozen=True)
 class _DayFigures:
-    logical: int
-    latest: int
-    physical: int | None
+    """One daily sample as pricing sees it: the billed value of the plan's metric."""
+
+    value: int | None
     snapshots: int
     groups: int
     offsite: int | None = None
+
+
+@dataclass(frozen=True)
+class _MonthUsage:
+    """What an invoice needs of a tenant month's samples."""
+
+    summary: pricing.UsageSummary
+    offsite: pricing.UsageSummary | None  # None: no offsite copy measured in or carried into the month
+    snapshots: int  # of the last sample in the active days (0: none)
+    groups: int
 
 
 def _local_date(value: dt.datetime | None) -> dt.date | None:
@@ -59,27 +78,15 @@ def _local_date(value: dt.datetime | None) -> dt.date | None:
 
 
 def _draft(
-    *,
-    tenant: Tenant,
-    plan: Plan,
-    period: BillingPeriod,
-    days: Sequence[dt.date],
-    figures: dict[dt.date, _DayFigures],
-    carry_in: int | None,
-    now: dt.datetime,
-    actor: Any,
-    offsite_carry_in: int | None = None,
-) -> DraftInvoice:
-    metric = METRIC_FIELDS[Plan.Metric(plan.metric)]
-    attr = {"logical_bytes": "logical", "latest_bytes": "latest", "physical_estimate_bytes": "physical"}[metric]
-    values = {day: getattr(f, attr) for day, f in figures.items()}
-    summary = pricing.usage_summary(days, values, carry_in=carry_in)
+    *, tenant: Tenant, plan: Plan, period: BillingPeriod, days: Sequence[dt.date], usage: _MonthUsage,
+    now: dt.datetime, actor: Any,
+) -> DraftInvoice:  # fmt: skip
+    summary = usage.summary
     # The offsite copy is its own line, averaged the same way, only when the plan prices it
     # and the tenant had an offsite copy measured in (or carried into) the period.
-    offsite_values = {day: f.offsite for day, f in figures.items() if f.offsite is not None}
     offsite_gib = None
-    if plan.offsite_price_per_gib is not None and (offsite_values or offsite_carry_in is not None):
-        offsite_gib = pricing.usage_summary(days, offsite_values, carry_in=offsite_carry_in).billed_gib
+    if plan.offsite_price_per_gib is not None and usage.offsite is not None:
+        offsite_gib = usage.offsite.billed_gib
     priced = pricing.price_lines(
         billed_gib=summary.billed_gib,
         metric=plan.metric,
@@ -91,7 +98,6 @@ def _draft(
         offsite_gib=offsite_gib,
         offsite_unit_price=plan.offsite_price_per_gib,
     )
-    last_known = figures[max(figures)] if figures else None
     invoice = Invoice(
         period=period,
         tenant=tenant,
@@ -120,8 +126,8 @@ def _draft(
         peak_gib=summary.peak_gib,
         billed_gib=summary.billed_gib,
         billable_gib=priced.billable_gib,
-        snapshots=last_known.snapshots if last_known else 0,
-        groups=last_known.groups if last_known else 0,
+        snapshots=usage.snapshots,
+        groups=usage.groups,
         total=priced.total,
     )
     lines = [
@@ -149,53 +155,200 @@ def _tenant_days(tenant: Tenant, period: BillingPeriod) -> list[dt.date]:
 
 
 def _billable_tenants(period: BillingPeriod) -> Any:
-    """Tenants active on at least one day of the period (by local date)."""
+    """Tenants active on at least one day of the period (by local date): activated before the
+    local midnight that ends the period, not offboarded before the one that starts it
+    (compared as instants, so the database uses plain comparisons)."""
+    zone = timezone.get_current_timezone()
+    opens = dt.datetime.combine(period.start, dt.time.min, tzinfo=zone)
+    closes = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     return (
-        Tenant.objects.filter(activated_at__isnull=False, activated_at__date__lte=period.end)
-        .filter(Q(offboarded_at__isnull=True) | Q(offboarded_at__date__gte=period.start))
+        Tenant.objects.filter(activated_at__isnull=False, activated_at__lt=closes)
+        .filter(Q(offboarded_at__isnull=True) | Q(offboarded_at__gte=opens))
         .select_related("plan", "host", "datastore")
     )
 
 
-def _carry_ins(tenant_ids: Sequence[int], before: dt.date) -> dict[int, dict[str, int | None]]:
-    """Per tenant, the last known value of each metric before ``before`` (one query per 500)."""
-    out: dict[int, dict[str, int | None]] = {}
-    for i in range(0, len(tenant_ids), 500):
-        annotations = {
-            name: Subquery(
-                UsageSample.objects.filter(tenant=OuterRef("pk"), day__lt=before, **{f"{name}__isnull": False})
-                .order_by("-day")
-                .values(name)[:1]
-            )
-            for name in (*METRIC_FIELDS.values(), "offsite_bytes")
-        }
-        for row in (
-            Tenant.objects.filter(pk__in=tenant_ids[i : i + 500])
-            .annotate(**{f"carry_{k}": v for k, v in annotations.items()})
-            .values("pk", *(f"carry_{k}" for k in annotations))
+# --- reading the samples -------------------------------------------------------------------
+
+_BATCH = 1000  # tenants per query (well under every database's parameter limit)
+
+
+def month_usage(
+    *, tenants: Sequence[tuple[Tenant, Plan, Sequence[dt.date]]], period: BillingPeriod
+) -> dict[int, _MonthUsage]:
+    """Price inputs for each (tenant, the plan it is billed on, its active days in ``period``),
+    by tenant id.
+
+    Per plan metric and batch of tenants: one grouped query (tenants active the whole month),
+    the daily rows of the tenants it cannot answer, one query for the values carried in from
+    before the month. Memory is bounded by the batch, not by the number of tenants.
+    """
+    by_metric: dict[str, list[tuple[Tenant, Sequence[dt.date]]]] = {}
+    for tenant, plan, days in tenants:
+        by_metric.setdefault(plan.metric, []).append((tenant, days))
+    out: dict[int, _MonthUsage] = {}
+    for metric, group in by_metric.items():
+        for i in range(0, len(group), _BATCH):
+            out.update(_month_usage_batch(group[i : i + _BATCH], period=period, metric=metric))
+    return out
+
+
+def _month_usage_batch(
+    group: Sequence[tuple[Tenant, Sequence[dt.date]]], *, period: BillingPeriod, metric: str
+) -> dict[int, _MonthUsage]:
+    start, end = period.start, period.end
+    full_month = len(pricing.active_days(start=start, end=end, activated_on=start, offboarded_on=end))
+    whole = [t.pk for t, days in group if len(days) == full_month]
+    totals = _month_totals(whole, start=start, end=end, metric=metric)
+    # Per tenant either its totals (a run of days without a hole up to the last day) or its rows.
+    runs: dict[int, dict[str, Any]] = {}
+    rowwise: list[int] = [t.pk for t, days in group if len(days) != full_month]
+    for pk in whole:
+        row = totals.get(pk)
+        if row is None or _is_tail_run(row, end=end):
+            runs[pk] = row or {}
+        else:
+            rowwise.append(pk)
+    figures: dict[int, dict[dt.date, _DayFigures]] = dict(
+        _figures_stream(start, end, tenant_ids=rowwise, metric=metric) if rowwise else ()
+    )
+    # A month billed from its first day without a sample that day starts from the last
+    # value known before it (as the daily rule does for any missing day).
+    days_of = {t.pk: days for t, days in group}
+    need_carry = [
+        t.pk
+        for t, days in group
+        if days[0] == start
+        and (start not in figures.get(t.pk, {}) if t.pk not in runs else not runs[t.pk].get("rows_at_start"))
+    ]
+    carry = _carry_ins(need_carry, start, metric=metric)
+    out: dict[int, _MonthUsage] = {}
+    for tenant, days in group:
+        carry_in, offsite_carry_in = carry.get(tenant.pk, (None, None))
+        if tenant.pk in runs:
+            out[tenant.pk] = _usage_from_totals(runs[tenant.pk], days=len(days_of[tenant.pk]), carry_in=carry_in,
+                                                offsite_carry_in=offsite_carry_in)  # fmt: skip
+        else:
+            out[tenant.pk] = _usage_from_rows(days, figures.get(tenant.pk, {}), carry_in=carry_in,
+                                              offsite_carry_in=offsite_carry_in)  # fmt: skip
+    return out
+
+
+def _month_totals(tenant_ids: Sequence[int], *, start: dt.date, end: dt.date, metric: str) -> dict[int, dict[str, Any]]:
+    """One grouped query: per tenant the count, sum and peak of the billed value over
+    [start, end], the first and last day with a value, and the same for the offsite copy."""
+    if not tenant_ids:
+        return {}
+    valued, offsite = Q(value__isnull=False), Q(offsite_bytes__isnull=False)
+    rows = (
+        UsageSample.objects.filter(tenant_id__in=tenant_ids, day__gte=start, day__lte=end)
+        .annotate(value=metric_value_expression(metric))
+        .values("tenant_id")
+        .annotate(
+            rows=Count("pk"),
+            rows_at_start=Count("pk", filter=Q(day=start)),
+            last_row=Max("day"),
+            samples=Count("value"),
+            total=Sum("value"),
+            peak=Max("value"),
+            first=Min("day", filter=valued),
+            last=Max("day", filter=valued),
+            snapshots=Sum("snapshot_count", filter=Q(day=end)),
+            groups=Sum("group_count", filter=Q(day=end)),
+            offsite_samples=Count("offsite_bytes"),
+            offsite_total=Sum("offsite_bytes"),
+            offsite_first=Min("day", filter=offsite),
+            offsite_last=Max("day", filter=offsite),
+        )
+        .order_by()
+    )
+    return {row["tenant_id"]: row for row in rows}
+
+
+def _is_tail_run(row: dict[str, Any], *, end: dt.date) -> bool:
+    """True when the grouped figures are enough: the values (and the offsite values) run one
+    a day without a hole up to the last day of the month (or there are none at all)."""
+
+    def tail(samples: int, first: dt.date | None, last: dt.date | None) -> bool:
+        return samples == 0 or (last == end and first is not None and (end - first).days + 1 == samples)
+
+    if row["samples"] == 0 and row["rows"]:
+        return False  # rows without a value: the last row's counts need the rows
+    return tail(row["samples"], row["first"], row["last"]) and tail(
+        row["offsite_samples"], row["offsite_first"], row["offsite_last"]
+    )
+
+
+def _usage_from_totals(
+    row: dict[str, Any], *, days: int, carry_in: int | None, offsite_carry_in: int | None
+) -> _MonthUsage:
+    summary = pricing.usage_summary_from_totals(
+        days=days, samples=row.get("samples", 0), total=row.get("total") or 0, peak=row.get("peak") or 0,
+        carry_in=carry_in,
+    )  # fmt: skip
+    offsite = None
+    if row.get("offsite_samples") or offsite_carry_in is not None:
+        offsite = pricing.usage_summary_from_totals(
+            days=days, samples=row.get("offsite_samples", 0), total=row.get("offsite_total") or 0, peak=0,
+            carry_in=offsite_carry_in,
+        )  # fmt: skip
+    return _MonthUsage(summary, offsite, snapshots=row.get("snapshots") or 0, groups=row.get("groups") or 0)
+
+
+def _usage_from_rows(
+    days: Sequence[dt.date], figures: dict[dt.date, _DayFigures], *, carry_in: int | None,
+    offsite_carry_in: int | None,
+) -> _MonthUsage:  # fmt: skip
+    # Only the active days count; samples outside them are not billed.
+    active = set(days)
+    figures = {d: f for d, f in figures.items() if d in active}
+    summary = pricing.usage_summary(days, {d: f.value for d, f in figures.items()}, carry_in=carry_in)
+    offsite_values = {d: f.offsite for d, f in figures.items() if f.offsite is not None}
+    offsite = None
+    if offsite_values or offsite_carry_in is not None:
+        offsite = pricing.usage_summary(days, offsite_values, carry_in=offsite_carry_in)
+    last = figures[max(figures)] if figures else None
+    return _MonthUsage(summary, offsite, snapshots=last.snapshots if last else 0, groups=last.groups if last else 0)
+
+
+def _carry_ins(tenant_ids: Sequence[int], before: dt.date, *, metric: str) -> dict[int, tuple[int | None, int | None]]:
+    """Per tenant, the last known billed value of ``metric`` and of the offsite copy before
+    ``before`` (one query per batch)."""
+    out: dict[int, tuple[int | None, int | None]] = {}
+    earlier = UsageSample.objects.filter(tenant=OuterRef("pk"), day__lt=before).order_by("-day")
+    value = Subquery(
+        earlier.annotate(value=metric_value_expression(metric)).filter(value__isnull=False).values("value")[:1]
+    )
+    offsite = Subquery(earlier.filter(offsite_bytes__isnull=False).values("offsite_bytes")[:1])
+    for i in range(0, len(tenant_ids), _BATCH):
+        for pk, carried, offsite_carried in (
+            Tenant.objects.filter(pk__in=tenant_ids[i : i + _BATCH])
+            .annotate(carry_value=value, carry_offsite=offsite)
+            .values_list("pk", "carry_value", "carry_offsite")
         ):
-            out[row["pk"]] = {k: row[f"carry_{k}"] for k in annotations}
+            out[pk] = (carried, offsite_carried)
     return out
 
 
 def _figures_stream(
-    start: dt.date, end: dt.date, tenant_ids: Sequence[int] | None = None
+    start: dt.date, end: dt.date, tenant_ids: Sequence[int] | None = None, *, metric: str
 ) -> Iterator[tuple[int, dict[dt.date, _DayFigures]]]:
     """Yield (tenant_id, {day: figures}) in tenant id order, streaming the samples."""
     qs = UsageSample.objects.filter(day__gte=start, day__lte=end)
     if tenant_ids is not None:
         qs = qs.filter(tenant_id__in=tenant_ids)
-    rows = qs.order_by("tenant_id", "day").values_list(
-        "tenant_id", "day", "logical_bytes", "latest_bytes", "physical_estimate_bytes", "snapshot_count", "group_count",
-        "offsite_bytes",
-    )  # fmt: skip
+    rows = (
+        qs.annotate(value=metric_value_expression(metric))
+        .order_by("tenant_id", "day")
+        .values_list("tenant_id", "day", "value", "snapshot_count", "group_count", "offsite_bytes")
+    )
     current: int | None = None
     bucket: dict[dt.date, _DayFigures] = {}
-    for tenant_id, day, logical, latest, physical, snaps, groups, offsite in rows.iterator(chunk_size=5000):
+    for tenant_id, day, value, snaps, groups, offsite in rows.iterator(chunk_size=5000):
         if tenant_id != current:
             if current is not None:
                 yield current, bucket
             current, bucket = tenant_id, {}
-        bucket[day] = _DayFigures(logical, latest, physical, snaps, groups, offsite)
+        bucket[day] = _DayFigures(value, snaps, groups, offsite)
     if current is not None:
         yield current, bucket

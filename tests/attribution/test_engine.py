@@ -179,3 +179,20 @@ def test_repeated_digests_within_a_snapshot_count_once() -> None:
     owners = {1: [snap([4, 2, 4, 9], [10, 20, 30, 40])], 2: [snap([9], [40])]}
     result = assert_matches_reference(owners)
     assert result[1] == Figures(referenced=70, exclusive=30, share=50)
+
+
+def test_read_only_inputs_are_read_and_never_changed() -> None:
+    # Stored indexes arrive as read-only np.frombuffer views; unsorted ones are sorted in a copy.
+    unsorted = snap([2**64 - 1, 0, 2**63, 5], [1, 2, 3, 4])
+    stored = snap([0, 5, 2**63], [2, 4, 3])
+    copies = [(d.copy(), s.copy()) for d, s in (unsorted, stored)]
+    for digests, sizes in (unsorted, stored):
+        digests.flags.writeable = False
+        sizes.flags.writeable = False
+    owners = {1: [unsorted], 2: [stored]}
+    for refs_per_bucket in (REFS_PER_BUCKET, 1):
+        result = assert_matches_reference(owners, refs_per_bucket=refs_per_bucket)
+        assert result[1] == Figures(referenced=10, exclusive=1, share=1 + 1 + 2 + 2)
+    for (digests, sizes), (digests_before, sizes_before) in zip((unsorted, stored), copies, strict=True):
+        assert np.array_equal(digests, digests_before)
+        assert np.array_equal(sizes, sizes_before)

@@ -164,7 +164,8 @@ def _collect(
     }
     vanished = [pk for key, pk in stored.items() if key not in listed]
     new = [key for key in listing.snapshots if key not in stored]
-    SnapshotIndex.objects.filter(pk__in=vanished).delete()
+    for start in range(0, len(vanished), 500):  # bounded IN lists (a big prune drops thousands)
+        SnapshotIndex.objects.filter(pk__in=vanished[start : start + 500]).delete()
     AttributionRun.objects.filter(pk=run.pk).update(
         snapshots_listed=len(listed), snapshots_new=len(new), snapshots_read=0, snapshots_dropped=len(vanished)
     )

@@ -34,12 +34,13 @@ bucket's worth of arrays; nothing the size of the whole input is copied.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["REFS_PER_BUCKET", "Attribution", "Figures", "attribute"]
+__all__ = ["REFS_PER_BUCKET", "Attribution", "Figures", "OwnerKey", "attribute"]
 
 # Aim for buckets of about this many chunk references: at most ~48 bytes of working arrays per
 # reference of a bucket (~50 MiB), whatever the input's size; more buckets only add Python loops.
@@ -47,6 +48,14 @@ REFS_PER_BUCKET = 1 << 20
 
 # Per-bucket byte sums go through float64 (np.bincount); exact below 2**53.
 _EXACT_FLOAT = 1 << 53
+
+
+class OwnerKey(Protocol):
+    """An owner key: hashable and sortable (tenant ids, and a sentinel for the rest that sorts last)."""
+
+    def __hash__(self) -> int: ...
+
+    def __lt__(self, other: Any, /) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class Figures:
 
 
 @dataclass(frozen=True)
-class Attribution[K: Hashable]:
+class Attribution[K: OwnerKey]:
     """Figures per owner plus the datastore's distinct chunks and their bytes."""
 
     figures: dict[K, Figures] = field(default_factory=dict)
@@ -175,7 +184,7 @@ class _Totals:
         self.add(self.share, owner_of, share, bucket_bytes)
 
 
-def attribute[K: Hashable](
+def attribute[K: OwnerKey](
     owners: Mapping[K, Iterable[tuple[np.ndarray, np.ndarray]]], *, refs_per_bucket: int = REFS_PER_BUCKET
 ) -> Attribution[K]:
     """Referenced, exclusive and share bytes per owner; see the module docstring for the rules.

@@ -138,7 +138,8 @@ def run_child(distinct: int, seed: int) -> dict[str, float | int]:
     )  # fmt: skip
     if proc.returncode != 0:
         raise SystemExit(f"bench_attribution: the {distinct:,} chunk run failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    figures: dict[str, float | int] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> int:

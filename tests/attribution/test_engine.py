@@ -12,15 +12,17 @@ from attribution.engine import REFS_PER_BUCKET, Attribution, Figures, attribute
 
 OTHERS = 2**62  # the key of the namespaces of no tenant: sorts after every tenant id
 
+Snapshots = list[tuple[np.ndarray, np.ndarray]]
+
 
 def snap(digests: list[int], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(digests, dtype=np.uint64), np.array(sizes, dtype=np.uint32)
 
 
-def reference(owners: dict) -> tuple[dict, int, int]:
+def reference(owners: dict[int, Snapshots]) -> tuple[dict[int, Figures], int, int]:
     """Figures by the letter of the rules, one chunk at a time in plain Python."""
     size_of: dict[int, int] = {}
-    holders: dict[int, list] = defaultdict(list)
+    holders: dict[int, list[int]] = defaultdict(list)
     for key in sorted(owners):
         seen: set[int] = set()
         for digests, sizes in owners[key]:
@@ -40,14 +42,14 @@ def reference(owners: dict) -> tuple[dict, int, int]:
     return expected, len(size_of), sum(size_of.values())
 
 
-def random_datastore(seed: int) -> dict:
+def random_datastore(seed: int) -> dict[int, Snapshots]:
     """Uneven owners sharing a template pool; incremental snapshots repeat most chunks."""
     rng = np.random.default_rng(seed)
     pool = np.unique(rng.integers(0, 2**64, size=3000, dtype=np.uint64, endpoint=False))
     rng.shuffle(pool)
     pool_sizes = rng.integers(1, 4 * 2**20, size=len(pool), dtype=np.uint32)
     template = np.arange(200)  # every owner may reference these: chunks shared by many
-    owners: dict = {}
+    owners: dict[int, Snapshots] = {}
     for key in [*rng.choice(10_000, size=int(rng.integers(2, 12)), replace=False).tolist(), OTHERS]:
         snapshots = []
         own = rng.choice(len(pool), size=int(rng.integers(1, 600)), replace=False)
@@ -59,7 +61,7 @@ def random_datastore(seed: int) -> dict:
     return owners
 
 
-def assert_matches_reference(owners: dict, **options: int) -> Attribution:
+def assert_matches_reference(owners: dict[int, Snapshots], **options: int) -> Attribution[int]:
     result = attribute(owners, **options)
     expected, distinct_chunks, distinct_bytes = reference(owners)
     assert result.figures == expected
@@ -161,7 +163,7 @@ def test_any_iterable_of_snapshots_is_accepted() -> None:
         ((np.array([1], dtype=np.uint64), np.array([1.5])), "integers"),
     ],
 )
-def test_bad_input_is_a_clear_error(pair: tuple, message: str) -> None:
+def test_bad_input_is_a_clear_error(pair: tuple[np.ndarray, np.ndarray], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         attribute({1: [pair]})
 

@@ -206,3 +206,12 @@ def test_a_run_left_running_on_an_earlier_day_is_marked_failed(seeded: Seeded) -
     lost.refresh_from_db()
     assert (lost.status, lost.error) == (AttributionRun.Status.FAILED, "never finished (worker lost)")
     assert run.status == AttributionRun.Status.DONE
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_stored_indexes_round_trip(seeded: Seeded) -> None:
+    """BinaryField comes back as a memoryview there; the second day reads nothing and agrees."""
+    attribution_collect(host_id=seeded.host.pk, datastore=STORE, day=DAY1)
+    run = attribution_collect(host_id=seeded.host.pk, datastore=STORE, day=DAY2)
+    assert run.bytes_downloaded == 0
+    _check(run, seeded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import zlib
@@ -13,7 +14,7 @@ from billing.documents import credit_note_pdf, invoice_pdf, pdf_text
 from billing.models import Invoice
 from billing.services.close import billing_period_close
 from billing.services.corrections import invoice_correct
-from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan, make_sample
+from tests.billing.factories import GIB, days_of, make_plan, make_sample
 
 pytestmark = pytest.mark.django_db
 
@@ -22,15 +23,20 @@ def pdf_strings(data: bytes) -> str:
     """The text a PDF shows: every literal string of its (Flate-compressed) content streams,
     joined by single spaces (so a wrapped line reads as one).
 
-    Enough for what fpdf2 writes with the core fonts: ``(text) Tj``, parentheses escaped."""
+    Enough for what fpdf2 writes with the core fonts: ``(text) Tj``, parentheses escaped. It
+    also checks what a reader needs to open the file: the header, and the cross-reference
+    table where the trailer says it is."""
     assert data.startswith(b"%PDF-"), data[:20]
+    # A reader starts at the end: "startxref" must point at the cross-reference table.
+    tail = data[-64:]
+    assert tail.rstrip().endswith(b"%%EOF"), tail
+    offset = int(re.search(rb"startxref\s+(\d+)", tail).group(1))
+    assert data[offset : offset + 4] == b"xref", data[offset : offset + 16]
     found = []
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
         body = match.group(1)
-        try:
+        with contextlib.suppress(zlib.error):
             body = zlib.decompress(body)
-        except zlib.error:
-            pass
         for literal in re.finditer(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", body):
             found.append(re.sub(rb"\\(.)", rb"\1", literal.group(1)).decode("latin-1"))
     return re.sub(r"\s+", " ", " ".join(found))
@@ -82,7 +88,8 @@ def test_credit_note_pdf_names_the_invoice_reason_and_amount(issued) -> None:
     assert invoice.number in text
     assert "Billed on the wrong plan" in text
     assert "Credited amount: 24.50 EUR" in text
-    assert correction.invoice is not None and correction.invoice.number in text
+    assert correction.invoice is not None
+    assert correction.invoice.number in text
     # The credited invoice says so on its own PDF, the new one names what it replaces.
     invoice.refresh_from_db()
     assert correction.credit_note.number in pdf_strings(invoice_pdf(invoice))
@@ -90,7 +97,10 @@ def test_credit_note_pdf_names_the_invoice_reason_and_amount(issued) -> None:
 
 
 def test_text_outside_latin1_is_transliterated() -> None:
-    assert pdf_text("Łódź – Müller “GmbH” €") == 'Lódz - Müller "GmbH" EUR'
+    # A Polish city, an en dash, a German name, curly quotes and the euro sign: Latin-1 letters
+    # stay, the rest is spelled out or transliterated.
+    text = "\u0141\u00f3d\u017a \u2013 M\u00fcller \u201cGmbH\u201d \u20ac"
+    assert pdf_text(text) == 'L\u00f3dz - M\u00fcller "GmbH" EUR'
 
 
 @pytest.mark.parametrize("role_fixture", ["accounting_user", "staff_user"])
@@ -133,7 +143,8 @@ def test_operators_are_refused_and_anonymous_users_sent_to_sign_in(client, opera
     invoice, _ = issued
     url = reverse("billing:invoice_pdf", args=[invoice.number])
     response = client.get(url)
-    assert response.status_code == 302 and "login" in response["Location"]
+    assert response.status_code == 302
+    assert "login" in response["Location"]
     client.force_login(operator_user)
     assert client.get(url).status_code == 403
     assert client.get(reverse("selfservice:invoice_pdf", args=[invoice.number])).status_code in (302, 403)

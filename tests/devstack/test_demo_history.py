@@ -103,13 +103,15 @@ def test_the_demo_history_shows_everything_and_a_second_start_adds_nothing(demo_
     near = QuotaState.objects.get(tenant__slug="globex")
     over = QuotaState.objects.get(tenant__slug="hooli")
     assert near.state == "warning"
-    assert over.state == "over" and over.grace_ends_at > timezone.now()
+    assert over.state == "over"
+    assert over.grace_ends_at > timezone.now()
     open_kinds = set(Alert.objects.filter(status=Alert.Status.OPEN).values_list("tenant__slug", "kind"))
     assert {slug for slug, _ in open_kinds} >= {"globex", "hooli", "acme"}
 
     # One stale offsite copy, and one failed onboarding run that says what to do.
     stale = TenantOffsite.objects.get()
-    assert stale.tenant.slug == "acme" and stale.stale, stale.stale_reason
+    assert stale.tenant.slug == "acme"
+    assert stale.stale, stale.stale_reason
     assert any(kind.startswith("offsite") for slug, kind in open_kinds if slug == "acme"), open_kinds
     failed = OnboardingRun.objects.get(tenant__slug="wayne")
     assert failed.status == OnboardingRun.Status.FAILED

@@ -104,3 +104,24 @@ def test_content_follows_the_snapshots_a_namespace_deletion_removes(world: dict[
     assert (row.referenced_bytes, row.exclusive_bytes, row.share_bytes) == (0, 0, 0)
     acme = TenantAttribution.objects.get(run=run, tenant=world["tenants"]["acme"])
     assert acme.exclusive_bytes == acme.share_bytes == acme.referenced_bytes  # nobody shares its template now
+
+
+def test_in_process_reader_sessions_follow_new_snapshots_and_check_privileges(pbs_sim: Any) -> None:
+    """``Simulator.open_reader``: PBS's checks in-process; a snapshot seeded after a session is readable."""
+    from pbssim.chunk_content import ReaderError
+
+    pbs_sim.enable_content(seed=1)
+    pbs_sim.seed_snapshot(store="store1", ns="a", backup_type="vm", backup_id="1", backup_time=T0, size=MIB,
+                          owner="alice@pbs!backup")  # fmt: skip
+    headers = {"upgrade": "proxmox-backup-reader-protocol-v1"}
+    query = f"store=store1&ns=a&backup-type=vm&backup-id=1&backup-time={T0}"
+    session = pbs_sim.open_reader("root@pam", query, headers)
+    status, _, body = session.handle("GET", "/download", "file-name=index.json.blob")
+    assert status == 200
+    assert body == pbs_sim.content.get(SnapshotRef("store1", "a", "vm", "1", T0)).files["index.json.blob"]
+
+    pbs_sim.seed_snapshot(store="store1", ns="a", backup_type="vm", backup_id="1", backup_time=T0 + 1, size=MIB)
+    later = pbs_sim.open_reader("root@pam", query.replace(str(T0), str(T0 + 1)), headers)
+    assert later.handle("GET", "/download", "file-name=index.json.blob")[0] == 200
+    with pytest.raises(ReaderError, match="no permissions on /datastore/store1/a"):
+        pbs_sim.open_reader("nobody@pbs", query, headers)

@@ -90,8 +90,8 @@ def freeze_chunk_figures(invoices: Sequence[Any], *, samples: Any) -> None:
         return
     lo, hi = min(i.first_day for i in todo), max(i.last_day for i in todo)
     if not any(i.metric == CHUNK for i in todo) and not samples.filter(
-        day__gte=lo, day__lte=hi, referenced_bytes__isnull=False
-    ).exists():
+        tenant_id__in={i.tenant_id for i in todo}, day__gte=lo, day__lte=hi, referenced_bytes__isnull=False
+    ).exists():  # these tenants' rows only (by the tenant-and-day index), not every tenant's month
         return
     by_range: dict[tuple[Any, Any], list[Any]] = {}
     for invoice in todo:

@@ -26,6 +26,18 @@ class StepContext:
     run: OnboardingRun | None = None
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The first attempt at a new tenant creates first and reads only when PBS answers
+    # "already exists" (PBS checks and creates under its config lock). Everything else
+    # (a resumed or repeated onboarding, repair, offboarding) looks first, so a tenant
+    # that is already there costs no write at all.
+    create_first: bool = False
+    # What this execution created on PBS ("user", "token:<name>"): a user made a moment
+    # ago has no tokens, a token made a moment ago has no ACL entries (PBS drops a token's
+    # entries with it and refuses entries for a token that does not exist).
+    created: set[str] = field(default_factory=set)
+    # Auth-ids whose roles were granted without reading their ACL entries first; the
+    # verify step proves the outcome (and converges with a read if the proof fails).
+    granted_unread: set[str] = field(default_factory=set)
 
     @property
     def path(self) -> str:
@@ -47,6 +59,7 @@ def context_for(
     *,
     actor: Any = None,
     run: OnboardingRun | None = None,
+    create_first: bool = False,
 ) -> StepContext:
     if tenant.host is None or tenant.datastore is None:
         raise ValueError(f"tenant {tenant.slug} has no placement")
@@ -60,4 +73,5 @@ def context_for(
         actor=actor,
         run=run,
         options=dict(run.options) if run is not None else {},
+        create_first=create_first,
     )

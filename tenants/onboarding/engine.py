@@ -22,6 +22,7 @@ from tenants.models import OnboardingRun, OnboardingStep, PbsHost, Tenant
 from tenants.onboarding.base import LIVE_STATUSES, STEP_LABELS, RunResult, lease
 from tenants.onboarding.context import StepContext, context_for
 from tenants.onboarding.offboarding import OFFBOARD_STEP_FUNCTIONS, STEP_FUNCTIONS
+from tenants.onboarding.parallel import LockedState, execute_runs, host_concurrency
 from tenants.pbs import client_for_host
 from tenants.pbsstate import PbsState, SnapshotState
 from tenants.signals import tenant_run_finished
@@ -133,6 +134,8 @@ def run_execute(
     run = OnboardingRun.objects.select_related("tenant__host", "tenant__datastore", "created_by").get(pk=run_id)
     tenant = run.tenant
     actor = run.created_by
+    # A tenant nothing was ever tried for: its steps create first (see StepContext).
+    create_first = run.kind == OnboardingRun.Kind.ONBOARD and tenant.status == Tenant.Status.PENDING
     if run.kind == OnboardingRun.Kind.ONBOARD and tenant.status in (
         Tenant.Status.PENDING, Tenant.Status.FAILED
     ):  # fmt: skip
@@ -146,7 +149,7 @@ def run_execute(
     try:
         if client is None:
             client = client_for_host(tenant.host)
-        ctx = context_for(tenant, client, state, actor=actor, run=run)
+        ctx = context_for(tenant, client, state, actor=actor, run=run, create_first=create_first)
         functions = OFFBOARD_STEP_FUNCTIONS if run.kind == OnboardingRun.Kind.OFFBOARD else STEP_FUNCTIONS
         lease_renew_at = timezone.now() + lease() / 2
         for step in run.steps.all():
@@ -211,8 +214,10 @@ def run_execute(
 
 def batch_execute(*, run_ids: list[int], final_attempt: bool = False) -> dict[int, RunResult]:
     """Execute many runs, one host at a time, sharing one client and one snapshot of the
-    host's users, ACLs, prune jobs and namespaces: N tenants cost a few list calls plus
-    only the writes."""
+    host's users, ACLs, prune jobs and namespaces (read only by the runs that look before
+    they write: repair and offboarding; a first onboarding creates and reads nothing to
+    prove absence). The runs of one host run side by side, at most
+    ``host_concurrency(host)`` at a time."""
     runs = OnboardingRun.objects.filter(pk__in=run_ids).select_related("tenant__host").order_by("tenant__host_id", "pk")
     by_host: dict[int | None, list[OnboardingRun]] = {}
     for run in runs:
@@ -225,9 +230,14 @@ def batch_execute(*, run_ids: list[int], final_attempt: bool = False) -> dict[in
                 results[run.pk] = run_execute(run_id=run.pk, final_attempt=final_attempt)
             continue
         with client_for_host(host) as client:
-            state = SnapshotState(client)
-            for run in host_runs:
-                results[run.pk] = run_execute(run_id=run.pk, client=client, state=state, final_attempt=final_attempt)
+            state = LockedState(SnapshotState(client))
+
+            def execute(run_id: int, client: PbsClient = client, state: Any = state) -> RunResult:
+                return run_execute(run_id=run_id, client=client, state=state, final_attempt=final_attempt)
+
+            results.update(
+                execute_runs([run.pk for run in host_runs], limit=host_concurrency(host), execute=execute)
+            )
     return results
 
 

@@ -23,7 +23,7 @@ from tenants.onboarding.design import (
     privilege_problems,
     prune_job_diff,
 )
-from tenants.pbsstate import parent_of
+from tenants.pbsstate import LiveState, parent_of
 
 
 def _tenant_is_known_to_portal(tenant: Tenant) -> bool:
@@ -38,14 +38,16 @@ def _tenant_is_known_to_portal(tenant: Tenant) -> bool:
 
 def step_user(ctx: StepContext) -> str:
     userid = ctx.names.userid
-    user = ctx.state.user(userid)
+    user = None if ctx.create_first else ctx.state.user(userid)
     if user is None:
         try:
             ctx.client.user_create(userid=userid, comment=ctx.names.user_comment, enable=True)
         except AlreadyExists:
             user = ctx.client.user_get(userid)  # made meanwhile (or the answer was lost)
         else:
-            ctx.state.record_user(userid, User(userid=userid, comment=ctx.names.user_comment), created=True)
+            ctx.created.add("user")
+            if not ctx.create_first:  # a batch snapshot that was read stays current
+                ctx.state.record_user(userid, User(userid=userid, comment=ctx.names.user_comment), created=True)
             with transaction.atomic():
                 ctx.audit("pbs.user.create", userid)
             return "created"
@@ -78,26 +80,45 @@ def _create_namespace(ctx: StepContext, ns: str) -> None:
         # namespace is idempotent), then try once more. A missing datastore fails again.
         if not parent:
             raise
-        if not ctx.state.namespace_exists(ctx.store, parent):
+        if ctx.create_first or not ctx.state.namespace_exists(ctx.store, parent):
             _create_namespace(ctx, parent)
         ctx.client.namespace_create(ctx.store, name, parent=parent or None)
-    ctx.state.record_namespace(ctx.store, ns)
+    if not ctx.create_first:
+        ctx.state.record_namespace(ctx.store, ns)
     with transaction.atomic():
         ctx.audit("pbs.namespace.create", f"{ctx.store}:{ns}")
 
 
 def step_namespace(ctx: StepContext) -> str:
+    """PBS creates a namespace idempotently (an existing one answers 200), so a first
+    onboarding only creates; repair looks first, so a converged tenant costs no write."""
     ns = ctx.names.namespace
-    if ctx.state.namespace_exists(ctx.store, ns):
+    if not ctx.create_first and ctx.state.namespace_exists(ctx.store, ns):
         return "existed"
     _create_namespace(ctx, ns)
     return "created"
 
 
+def _has_no_acl_entries(ctx: StepContext, auth_id: str) -> bool:
+    """True when ``auth_id`` cannot have ACL entries yet, so granting needs no read: a token
+    this execution created (PBS drops a token's entries when it deletes the token, and
+    refuses entries for a token that does not exist). A user this execution created may
+    still hold entries of an earlier user of that name (PBS keeps a deleted user's own
+    entries): on a first onboarding its roles are granted unread too, and the verify step
+    catches such leftovers and converges with a read."""
+    if "!" in auth_id:
+        return f"token:{auth_id.split('!', 1)[1]}" in ctx.created
+    return ctx.create_first and "user" in ctx.created
+
+
 def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
     """Make ``auth_id``'s roles on the tenant path exactly ``roles``; returns the outcome."""
     path = ctx.path
-    present = {entry.roleid: entry for entry in ctx.state.acl_entries(path) if entry.ugid == auth_id}
+    if _has_no_acl_entries(ctx, auth_id):
+        present: dict[str, AclEntry] = {}
+        ctx.granted_unread.add(auth_id)
+    else:
+        present = {entry.roleid: entry for entry in ctx.state.acl_entries(path) if entry.ugid == auth_id}
     added: list[str] = []
     removed: list[str] = []
     for role in sorted(roles):
@@ -105,7 +126,8 @@ def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
         if entry is not None and entry.propagate:
             continue
         ctx.client.acl_update(path=path, role=role, auth_id=auth_id, propagate=True)
-        ctx.state.record_acl(AclEntry(path=path, ugid=auth_id, ugid_type="user", propagate=True, roleid=role), True)
+        if auth_id not in ctx.granted_unread:
+            ctx.state.record_acl(AclEntry(path=path, ugid=auth_id, ugid_type="user", propagate=True, roleid=role), True)
         with transaction.atomic():
             AclGrant.objects.update_or_create(
                 tenant=ctx.tenant, path=path, auth_id=auth_id, role=role, defaults={"propagate": True}
@@ -194,14 +216,17 @@ def step_backup_token(ctx: StepContext) -> str:
     name = ctx.names.backup_token_name
     enable = ctx.tenant.writes_allowed
     row = TenantToken.objects.filter(tenant=ctx.tenant, name=name, revoked_at__isnull=True).first()
-    token = ctx.state.token(userid, name)
+    # A user this execution created has no tokens yet (PBS deletes them with the user).
+    token = None if "user" in ctx.created else ctx.state.token(userid, name)
     if token is None:
         try:
             created = ctx.client.token_create(userid, name, comment=ctx.names.user_comment, enable=enable)
         except AlreadyExists:
             token = ctx.client.token_get(userid, name)  # made meanwhile: its secret is lost
         else:
-            ctx.state.record_token(userid, name, Token(tokenid=created.tokenid, token_name=name, enable=enable))
+            ctx.created.add(f"token:{name}")
+            if "user" not in ctx.created:
+                ctx.state.record_token(userid, name, Token(tokenid=created.tokenid, token_name=name, enable=enable))
             _store_new_secret(ctx, row, name, created.value, "pbs.token.create", TenantToken.Purpose.BACKUP)
             return "created"
     if row is not None and (row.secret_enc or row.revealed_at):
@@ -232,7 +257,7 @@ def step_token_acl(ctx: StepContext) -> str:
     )
     for tokenid in tokenids:
         name = tokenid.split("!", 1)[1]
-        if tokenid != ctx.names.backup_tokenid and ctx.state.token(userid, name) is None:
+        if tokenid != ctx.names.backup_tokenid and ("user" in ctx.created or ctx.state.token(userid, name) is None):
             ctx.notes.append(f"{tokenid} is missing on PBS (see drift)")
             continue
         outcomes.append(converge_acl(ctx, tokenid, desired_roles(ctx.tenant, tokenid, ctx.names)))
@@ -244,14 +269,15 @@ def step_token_acl(ctx: StepContext) -> str:
 
 def step_prune_job(ctx: StepContext) -> str:
     desired = desired_prune_job(ctx.tenant, ctx.names, ctx.store)
-    job = ctx.state.prune_job(desired.id)
+    job = None if ctx.create_first else ctx.state.prune_job(desired.id)
     if job is None:
         try:
             ctx.client.prune_job_create(desired)
         except AlreadyExists:
             job = ctx.client.prune_job_get(desired.id)
         else:
-            ctx.state.record_prune_job(desired.id, desired)
+            if not ctx.create_first:
+                ctx.state.record_prune_job(desired.id, desired)
             with transaction.atomic():
                 ctx.audit("pbs.prune_job.create", desired.id, {"store": ctx.store, **desired.keep})
             return "created"
@@ -269,12 +295,36 @@ def step_prune_job(ctx: StepContext) -> str:
     return "updated"
 
 
+def _token_privileges_granted_unread(
+    ctx: StepContext, user_perms: dict[str, dict[str, bool]]
+) -> dict[str, dict[str, bool]]:
+    """The backup token's effective privileges, proven without asking PBS about the token:
+    this execution created the token and granted its roles unread, so its only ACL entries
+    are the desired roles on the tenant path (propagating). PBS gives a token its own ACL
+    AND its user's rights on each path (reference 4.4), so on every path the user's map
+    lists, the token holds the user's privileges that its roles grant, inside the tenant
+    path only; nowhere else."""
+    granted = expected_backup_token_privileges(ctx.tenant)
+    inside = ctx.path + "/"
+    derived: dict[str, dict[str, bool]] = {}
+    for path, privs in user_perms.items():
+        if path == ctx.path or path.startswith(inside):
+            mine = {priv: propagate for priv, propagate in privs.items() if priv in granted}
+            if mine:
+                derived[path] = mine
+    return derived
+
+
 def verify_access(ctx: StepContext) -> list[str]:
     """Read effective privileges of the user and the backup token, store them, and return
-    what differs from the tenant design."""
+    what differs from the tenant design. One /access/permissions call when this execution
+    created the token (its privileges follow from the user's), two otherwise."""
     userid, tokenid = ctx.names.userid, ctx.names.backup_tokenid
     user_perms = ctx.client.permissions_get(auth_id=userid)
-    token_perms = ctx.client.permissions_get(auth_id=tokenid)
+    if tokenid in ctx.granted_unread:
+        token_perms = _token_privileges_granted_unread(ctx, user_perms)
+    else:
+        token_perms = ctx.client.permissions_get(auth_id=tokenid)
     now = timezone.now()
     Tenant.objects.filter(pk=ctx.tenant.pk).update(user_privileges=user_perms, privileges_checked_at=now)
     ctx.tenant.user_privileges = user_perms
@@ -293,6 +343,17 @@ def verify_access(ctx: StepContext) -> list[str]:
 
 def step_verify(ctx: StepContext) -> str:
     problems = verify_access(ctx)
+    if problems and ctx.granted_unread:
+        # Roles were granted without reading the ACL first: an entry kept from an earlier
+        # PBS user of this name may be in the way. Converge with a read, then prove again.
+        ctx.notes.append("converged the ACL with a read after the first proof")
+        ctx.create_first = False
+        ctx.created.clear()
+        ctx.granted_unread.clear()
+        ctx.state = LiveState(ctx.client)
+        step_user_acl(ctx)
+        step_token_acl(ctx)
+        problems = verify_access(ctx)
     if problems:
         raise VerificationFailed(
             "Effective privileges differ from the tenant design: " + "; ".join(problems) + ".",

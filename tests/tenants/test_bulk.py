@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
 from pbssim import FaultConfig
 from tenants import services
-from tenants.models import AclGrant, OnboardingRun, OnboardingStep, Tenant, TenantToken
-from tenants.onboarding import RunResult, batch_execute, runs_drive
+from tenants.models import AclGrant, OnboardingRun, OnboardingStep, PbsHost, Tenant, TenantToken
+from tenants.onboarding import RunResult, batch_execute, run_execute, runs_drive
+from tenants.pbs import client_for_host
 from tests.tenants.conftest import pbs_state
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +42,33 @@ def assert_pbs_matches_portal(sim: Any) -> None:
     assert namespaces == sorted(t.namespace for t in tenants.values())
 
 
-def test_bulk_reads_each_list_once_per_batch_then_only_writes(pbs_sim: Any, sim_host: Any, settings: Any) -> None:
+# The exact PBS requests of one tenant's first onboarding (the parent namespace exists):
+# six objects in seven writes (the user holds two roles, and an ACL PUT grants one role),
+# then one /access/permissions call proves the user's effective privileges; the token's
+# follow from them (a token made a moment ago holds only the ACL entries just granted).
+ONE_TENANT_REQUESTS = Counter(
+    {
+        ("POST", "/access/users"): 1,
+        ("POST", "/admin/datastore/store1/namespace"): 1,
+        ("PUT", "/access/acl"): 3,
+        ("POST", "/access/users/{userid}/token/backup"): 1,
+        ("POST", "/config/prune"): 1,
+        ("GET", "/access/permissions"): 1,
+    }
+)
+
+
+def _calls(sim: Any) -> Counter[tuple[str, str]]:
+    calls: Counter[tuple[str, str]] = Counter()
+    for method, path, _status in sim.request_log:
+        path = unquote(path.removeprefix("/api2/json"))
+        if path.startswith("/access/users/") and path.endswith("/token/backup"):
+            path = "/access/users/{userid}/token/backup"
+        calls[(method, path)] += 1
+    return calls
+
+
+def test_bulk_onboarding_costs_exactly_eight_requests_per_tenant(pbs_sim: Any, sim_host: Any, settings: Any) -> None:
     settings.PORTAL_ONBOARDING_BATCH_SIZE = 100
     tenants = _create_many(sim_host, 20)
     runs = services.tenant_onboard_bulk(tenant_ids=[t.pk for t in tenants], enqueue=False)
@@ -49,20 +77,57 @@ def test_bulk_reads_each_list_once_per_batch_then_only_writes(pbs_sim: Any, sim_
     results = batch_execute(run_ids=[r.pk for r in runs])
 
     assert set(results.values()) == {RunResult.SUCCEEDED}
-    calls = Counter((method, path.removeprefix("/api2/json")) for method, path, _status in pbs_sim.request_log)
-    gets = {key: n for key, n in calls.items() if key[0] == "GET"}
-    writes = sum(n for key, n in calls.items() if key[0] != "GET")
-    assert gets[("GET", "/access/users")] == 1
-    assert gets[("GET", "/access/acl")] == 1
-    assert gets[("GET", "/config/prune")] == 1
-    assert gets[("GET", "/admin/datastore/store1/namespace")] <= 2
-    # Per tenant: user, namespace, 2 user ACLs, token, token ACL, prune job = 7 writes;
-    # plus, once per datastore ever, the refused first namespace and the parent namespace.
-    assert writes == 7 * 20 + 2
-    permission_reads = sum(n for key, n in gets.items() if key[1] == "/access/permissions")
-    assert permission_reads == 2 * 20  # verify: the user and the backup token
-    assert sum(gets.values()) == permission_reads + 1 + 1 + 1 + gets[("GET", "/admin/datastore/store1/namespace")]
+    # Per tenant the requests of one tenant, and nothing read to prove absence; once per
+    # datastore ever, the first namespace is refused (no parent yet) and the parent is made.
+    expected = Counter({key: n * 20 for key, n in ONE_TENANT_REQUESTS.items()})
+    expected[("POST", "/admin/datastore/store1/namespace")] += 2
+    assert _calls(pbs_sim) == expected
+    assert sum(expected.values()) == 8 * 20 + 2
     assert_pbs_matches_portal(pbs_sim)
+
+
+def test_a_single_onboarding_costs_exactly_eight_requests(pbs_sim: Any, sim_host: Any) -> None:
+    first, second = _create_many(sim_host, 2, prefix="one")
+    run_execute(run_id=services.tenant_onboard(tenant_id=first.pk, enqueue=False)[0].pk)
+    run, _ = services.tenant_onboard(tenant_id=second.pk, enqueue=False)
+    pbs_sim.request_log.clear()
+
+    assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
+
+    assert _calls(pbs_sim) == ONE_TENANT_REQUESTS
+    token = TenantToken.objects.get(tenant=second)
+    # The token's proven privileges are exactly what PBS reports for it.
+    assert token.effective_privileges == pbs_sim_permissions(pbs_sim, token.tokenid)
+    assert token.effective_privileges == {"/datastore/store1/clients/one001": {"Datastore.Backup": True}}
+
+
+def pbs_sim_permissions(sim: Any, auth_id: str) -> dict[str, dict[str, bool]]:
+    """What PBS itself reports for ``auth_id`` (the call the proof saved)."""
+    with client_for_host(PbsHost.objects.get()) as client:
+        return client.permissions_get(auth_id=auth_id)
+
+
+def test_a_bulk_repair_reads_each_list_once_per_batch_then_proves(pbs_sim: Any, sim_host: Any, settings: Any) -> None:
+    settings.PORTAL_ONBOARDING_BATCH_SIZE = 100
+    tenants = _create_many(sim_host, 10)
+    onboarding = services.tenant_onboard_bulk(tenant_ids=[t.pk for t in tenants], enqueue=False)
+    batch_execute(run_ids=[r.pk for r in onboarding])
+    repairs = [services.tenant_repair(tenant_id=t.pk, enqueue=False)[0].pk for t in tenants]
+    pbs_sim.request_log.clear()
+
+    assert set(batch_execute(run_ids=repairs).values()) == {RunResult.SUCCEEDED}
+
+    # A converged tenant costs no write: one list each (users with their tokens, ACL,
+    # prune jobs, the namespaces below the parent), then two proofs per tenant.
+    assert _calls(pbs_sim) == Counter(
+        {
+            ("GET", "/access/users"): 1,
+            ("GET", "/access/acl"): 1,
+            ("GET", "/config/prune"): 1,
+            ("GET", "/admin/datastore/store1/namespace"): 1,
+            ("GET", "/access/permissions"): 2 * 10,
+        }
+    )
 
 
 @pytest.mark.slow

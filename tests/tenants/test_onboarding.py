@@ -286,3 +286,53 @@ def test_a_parent_namespace_made_by_another_worker_meanwhile_is_no_error(
     pbs_sim.handle = racing
     assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
     assert run.steps.get(name="namespace").outcome == "created"
+
+
+def test_an_acl_entry_left_by_an_earlier_user_of_that_name_is_converged_after_the_proof(
+    pbs_sim: Any, sim_host: Any
+) -> None:
+    """PBS keeps a deleted user's own ACL entries. A first onboarding grants its roles
+    without reading the ACL; the proof finds the leftover role, the step converges with a
+    read (removing it) and proves again."""
+    from tenants.pbs import client_for_host
+
+    path = "/datastore/store1/clients/acme"
+    with client_for_host(sim_host) as client:
+        client.user_create(userid="acme@pbs", comment="an earlier tenant")
+        client.acl_update(path=path, role="DatastoreAdmin", auth_id="acme@pbs")
+        client.user_delete("acme@pbs")
+    tenant = _create(sim_host)
+    run = _onboard(tenant)
+
+    assert run_execute(run_id=run.pk) is RunResult.SUCCEEDED
+
+    assert _tenant_objects(pbs_sim, "acme")["acl"] == EXPECTED_ACL
+    verify = run.steps.get(name="verify")
+    assert verify.outcome == "verified"
+    assert "converged the ACL with a read" in verify.detail
+    tenant.refresh_from_db()
+    assert set(tenant.user_privileges[path]) == {
+        "Datastore.Audit", "Datastore.Verify", "Datastore.Read", "Datastore.Backup", "Datastore.Prune",
+    }  # fmt: skip
+    assert sorted(AclGrant.objects.filter(tenant=tenant).values_list("path", "auth_id", "role")) == EXPECTED_ACL
+
+
+def test_a_token_acl_outside_the_namespace_still_fails_the_proof(pbs_sim: Any, sim_host: Any, step_faults: Any) -> None:
+    """The token's privileges are derived from the user's only when this execution made the
+    token; a token that already existed (an earlier run made it) is asked about on PBS."""
+    from tenants.pbs import client_for_host
+
+    tenant = _create(sim_host)
+    run = _onboard(tenant)
+    faults = step_faults(pbs_sim)
+    faults.add("POST", r"^/config/prune$", mode="error", times=20)
+    assert run_execute(run_id=run.pk, final_attempt=True) is RunResult.FAILED
+    with client_for_host(sim_host) as client:  # someone widens the token meanwhile
+        client.acl_update(path="/datastore/store1", role="DatastoreBackup", auth_id="acme@pbs!backup")
+        client.acl_update(path="/datastore/store1", role="DatastoreBackup", auth_id="acme@pbs")
+    faults.clear()
+    again, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
+
+    assert run_execute(run_id=again.pk) is RunResult.FAILED
+    again.refresh_from_db()
+    assert "acme@pbs!backup has Datastore.Backup outside its namespace" in again.error

@@ -248,3 +248,24 @@ def test_an_invoice_written_one_by_one_freezes_the_same_figures() -> None:
         Decimal("3.000000"), Decimal("1.000000"), Decimal("2.000000"), 1,
     )  # fmt: skip
     assert invoice.lines.get().description.endswith("physical estimate on 1 of 2 days: average 0 GiB, 0 GiB included")
+
+
+def test_a_day_with_neither_figure_is_a_gap_carrying_the_previous_value() -> None:
+    plan = make_plan(metric=Plan.Metric.CHUNK, price_per_gib="1", name="gappy")
+    tenant = make_billed_tenant(plan=plan, slug="gappy")
+    for i, day in enumerate(JAN):
+        if i == 10:  # measured, but neither a chunk figure nor GC figures for the estimate
+            make_sample(tenant=tenant, day=day, logical=GIB, physical=None)
+        elif i == 9:  # the last figure before it: the estimate
+            _chunk_sample(tenant, day, logical=GIB, physical=7 * GIB, chunk=None)
+        else:
+            _chunk_sample(tenant, day, logical=GIB, physical=GIB, chunk=(GIB, GIB, GIB, 2 * GIB))
+
+    billing_period_close(period="2025-01")
+
+    invoice = Invoice.objects.get(tenant=tenant)
+    # 29 days at 2 GiB, day 10 at 7 GiB (estimate) and day 11 carrying it.
+    billed = (Decimal(29 * 2 + 7 + 7) / 31).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    assert (invoice.samples, invoice.gaps, invoice.estimate_days) == (30, 1, 1)
+    assert invoice.billed_gib == billed
+    assert invoice.total == _money(billed)

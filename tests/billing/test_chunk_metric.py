@@ -269,3 +269,16 @@ def test_a_day_with_neither_figure_is_a_gap_carrying_the_previous_value() -> Non
     assert (invoice.samples, invoice.gaps, invoice.estimate_days) == (30, 1, 1)
     assert invoice.billed_gib == billed
     assert invoice.total == _money(billed)
+
+
+def test_the_invoice_page_states_the_method_and_the_chunk_averages(client, accounting_user) -> None:
+    tenant, _ = _chunk_month()
+    billing_period_close(period="2025-01")
+    invoice = Invoice.objects.get(tenant=tenant)
+    client.force_login(accounting_user)
+
+    page = client.get(f"/billing/invoices/{invoice.number}/").content.decode()
+
+    assert "physical estimate on 5 of 31 days" in page
+    assert f"referenced {invoice.referenced_gib} GiB, exclusive {invoice.exclusive_gib} GiB" in page
+    assert "uncompressed chunk sizes" in page

@@ -206,9 +206,9 @@ def demo_months_close(*, today: dt.date | None = None, result: HistoryResult | N
 
 
 def _correction_ensure(period: str) -> str:
-    existing = CreditNote.objects.filter(tenant__slug__in=DEMO_SLUGS).order_by("issued_at").first()
-    if existing is not None:
-        return existing.number
+    """One demo invoice corrected; the new credit note's number, or "" (made before, or nothing to correct)."""
+    if CreditNote.objects.filter(tenant__slug__in=DEMO_SLUGS).exists():
+        return ""
     start, _ = pricing.month_bounds(period)
     invoice = (
         Invoice.objects.filter(

@@ -98,6 +98,7 @@ def test_the_demo_history_shows_everything_and_a_second_start_adds_nothing(demo_
     assert credit.invoice.status == Invoice.Status.CREDITED
     assert Invoice.objects.get(replaces=credit.invoice).plan_name != credit.invoice.plan_name
     assert credit.reason.startswith("Demo data")
+    assert f"corrected with credit note {credit.number}" in output
 
     # One tenant near its quota, one over it with the grace running; each with its alert.
     near = QuotaState.objects.get(tenant__slug="globex")
@@ -122,4 +123,5 @@ def test_the_demo_history_shows_everything_and_a_second_start_adds_nothing(demo_
     second = demo_stack()
     assert _counts() == before
     assert "0 daily samples, 0 gaps written" in second
-    assert "closed" not in second.replace("not", "")
+    assert "closed 20" not in second
+    assert "credit note" not in second

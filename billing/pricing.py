@@ -9,7 +9,8 @@ Steps for one tenant and period (docs/billing.md explains them for accountants):
    is known yet).
 3. ``usage_summary``: average bytes over the active days, in GiB, rounded half-up to two
    decimals (the billed average), the peak, samples and gaps. ``usage_summary_from_totals``
-   gives the same from a sum and a peak when the known days run without a hole to the end.
+   gives the same from a count, a sum, a peak and the last value when the known days run
+   without a hole.
 4. ``price_lines``: base fee, usage above the included GiB times the unit price, and a
    top-up to the minimum charge; each line rounded half-up to the cent.
 """
@@ -111,23 +112,31 @@ def usage_summary(
     return _summary(active=len(day_list), samples=samples, total=total, peak=peak)
 
 
-def usage_summary_from_totals(*, days: int, samples: int, total: int, peak: int, carry_in: int | None) -> UsageSummary:
-    """``usage_summary`` from aggregated samples: the same result, computed from the sum and
-    the peak of the ``samples`` known values alone (so the close can price from one grouped
-    query instead of every daily row).
+def usage_summary_from_totals(
+    *, days: int, lead: int, samples: int, total: int, peak: int, last_value: int | None, carry_in: int | None
+) -> UsageSummary:
+    """``usage_summary`` from aggregated samples: the same result, computed from the count,
+    sum and peak of the known values and the last of them (so the close can price from one
+    grouped query instead of every daily row).
 
-    Valid when the known values are the *last* ``samples`` of the ``days`` active days, one a
-    day without a hole (a tenant measured every day, or every day from some day on): then
-    the ``days - samples`` leading days carry ``carry_in`` (0 when None) and count as gaps.
-    Holes elsewhere need the days themselves: use ``usage_summary``.
+    Valid when the ``samples`` known values fall on consecutive days, after ``lead`` days
+    without one: those leading days carry ``carry_in`` (0 when None), the days after the run
+    carry ``last_value``, and both count as gaps. Without any known value every day carries
+    ``carry_in``. Holes inside the run need the days themselves: use ``usage_summary``.
     """
-    if not 0 <= samples <= days:
-        raise ValueError(f"{samples} samples do not fit {days} days")
-    lead = days - samples
+    if samples == 0:
+        lead = days
+    trail = days - lead - samples
+    if min(lead, samples, trail) < 0:
+        raise ValueError(f"{lead} + {samples} days do not fit {days} days")
     if lead:
         carried = carry_in if carry_in is not None else 0
         total += lead * carried
         peak = max(peak, carried)
+    if trail:
+        if last_value is None:
+            raise ValueError("days after the last sample need its value")
+        total += trail * last_value
     return _summary(active=days, samples=samples, total=total, peak=max(peak, 0))
 
 

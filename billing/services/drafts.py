@@ -197,24 +197,26 @@ def _month_usage_batch(
     group: Sequence[tuple[Tenant, Sequence[dt.date]]], *, period: BillingPeriod, metric: str
 ) -> dict[int, _MonthUsage]:
     start, end = period.start, period.end
-    full_month = len(pricing.active_days(start=start, end=end, activated_on=start, offboarded_on=end))
+    full_month = (end - start).days + 1
     whole = [t.pk for t, days in group if len(days) == full_month]
     totals = _month_totals(whole, start=start, end=end, metric=metric)
-    # Per tenant either its totals (a run of days without a hole up to the last day) or its rows.
+    # Per tenant either its totals (values on consecutive days) or, with a hole, its rows.
     runs: dict[int, dict[str, Any]] = {}
     rowwise: list[int] = [t.pk for t, days in group if len(days) != full_month]
     for pk in whole:
         row = totals.get(pk)
-        if row is None or _is_tail_run(row, end=end):
-            runs[pk] = row or {}
+        if row is None:
+            runs[pk] = {}
+        elif _is_run(row):
+            runs[pk] = row
         else:
             rowwise.append(pk)
+    _add_last_rows(runs, metric=metric)
     figures: dict[int, dict[dt.date, _DayFigures]] = dict(
         _figures_stream(start, end, tenant_ids=rowwise, metric=metric) if rowwise else ()
     )
     # A month billed from its first day without a sample that day starts from the last
     # value known before it (as the daily rule does for any missing day).
-    days_of = {t.pk: days for t, days in group}
     need_carry = [
         t.pk
         for t, days in group
@@ -226,7 +228,7 @@ def _month_usage_batch(
     for tenant, days in group:
         carry_in, offsite_carry_in = carry.get(tenant.pk, (None, None))
         if tenant.pk in runs:
-            out[tenant.pk] = _usage_from_totals(runs[tenant.pk], days=len(days_of[tenant.pk]), carry_in=carry_in,
+            out[tenant.pk] = _usage_from_totals(runs[tenant.pk], days=days, carry_in=carry_in,
                                                 offsite_carry_in=offsite_carry_in)  # fmt: skip
         else:
             out[tenant.pk] = _usage_from_rows(days, figures.get(tenant.pk, {}), carry_in=carry_in,
@@ -245,7 +247,6 @@ def _month_totals(tenant_ids: Sequence[int], *, start: dt.date, end: dt.date, me
         .annotate(value=metric_value_expression(metric))
         .values("tenant_id")
         .annotate(
-            rows=Count("pk"),
             rows_at_start=Count("pk", filter=Q(day=start)),
             last_row=Max("day"),
             samples=Count("value"),
@@ -253,8 +254,6 @@ def _month_totals(tenant_ids: Sequence[int], *, start: dt.date, end: dt.date, me
             peak=Max("value"),
             first=Min("day", filter=valued),
             last=Max("day", filter=valued),
-            snapshots=Sum("snapshot_count", filter=Q(day=end)),
-            groups=Sum("group_count", filter=Q(day=end)),
             offsite_samples=Count("offsite_bytes"),
             offsite_total=Sum("offsite_bytes"),
             offsite_first=Min("day", filter=offsite),
@@ -265,34 +264,52 @@ def _month_totals(tenant_ids: Sequence[int], *, start: dt.date, end: dt.date, me
     return {row["tenant_id"]: row for row in rows}
 
 
-def _is_tail_run(row: dict[str, Any], *, end: dt.date) -> bool:
-    """True when the grouped figures are enough: the values (and the offsite values) run one
-    a day without a hole up to the last day of the month (or there are none at all)."""
+def _is_run(row: dict[str, Any]) -> bool:
+    """True when the grouped figures are enough: the values, and the offsite values, fall on
+    consecutive days (or there are none), each run ending on the tenant's last sample, whose
+    row then gives the value the days after it carry."""
 
-    def tail(samples: int, first: dt.date | None, last: dt.date | None) -> bool:
-        return samples == 0 or (last == end and first is not None and (end - first).days + 1 == samples)
+    def run(samples: int, first: dt.date | None, last: dt.date | None) -> bool:
+        return samples == 0 or (last == row["last_row"] and first is not None and (last - first).days + 1 == samples)
 
-    if row["samples"] == 0 and row["rows"]:
-        return False  # rows without a value: the last row's counts need the rows
-    return tail(row["samples"], row["first"], row["last"]) and tail(
+    return run(row["samples"], row["first"], row["last"]) and run(
         row["offsite_samples"], row["offsite_first"], row["offsite_last"]
     )
 
 
+def _add_last_rows(runs: dict[int, dict[str, Any]], *, metric: str) -> None:
+    """Add each tenant's last sample (its value, offsite value and counts) to its totals: one
+    query per distinct last day (mostly one: the day of the latest collection)."""
+    by_day: dict[dt.date, list[int]] = {}
+    for pk, row in runs.items():
+        if row:
+            by_day.setdefault(row["last_row"], []).append(pk)
+    for day, ids in by_day.items():
+        for pk, value, offsite, snapshots, groups in (
+            UsageSample.objects.filter(tenant_id__in=ids, day=day)
+            .annotate(value=metric_value_expression(metric))
+            .values_list("tenant_id", "value", "offsite_bytes", "snapshot_count", "group_count")
+        ):
+            runs[pk].update(last_value=value, last_offsite=offsite, snapshots=snapshots, groups=groups)
+
+
 def _usage_from_totals(
-    row: dict[str, Any], *, days: int, carry_in: int | None, offsite_carry_in: int | None
+    row: dict[str, Any], *, days: Sequence[dt.date], carry_in: int | None, offsite_carry_in: int | None
 ) -> _MonthUsage:
+    def lead(first: dt.date | None) -> int:
+        return (first - days[0]).days if first is not None else len(days)
+
     summary = pricing.usage_summary_from_totals(
-        days=days, samples=row.get("samples", 0), total=row.get("total") or 0, peak=row.get("peak") or 0,
-        carry_in=carry_in,
+        days=len(days), lead=lead(row.get("first")), samples=row.get("samples", 0), total=row.get("total") or 0,
+        peak=row.get("peak") or 0, last_value=row.get("last_value"), carry_in=carry_in,
     )  # fmt: skip
     offsite = None
     if row.get("offsite_samples") or offsite_carry_in is not None:
         offsite = pricing.usage_summary_from_totals(
-            days=days, samples=row.get("offsite_samples", 0), total=row.get("offsite_total") or 0, peak=0,
-            carry_in=offsite_carry_in,
+            days=len(days), lead=lead(row.get("offsite_first")), samples=row.get("offsite_samples", 0),
+            total=row.get("offsite_total") or 0, peak=0, last_value=row.get("last_offsite"), carry_in=offsite_carry_in,
         )  # fmt: skip
-    return _MonthUsage(summary, offsite, snapshots=row.get("snapshots") or 0, groups=row.get("groups") or 0)
+    return _MonthUsage(summary, offsite, snapshots=row.get("snapshots", 0), groups=row.get("groups", 0))
 
 
 def _usage_from_rows(

@@ -23,26 +23,30 @@ from tests.billing.factories import GIB, days_of, make_billed_tenant, make_plan,
 JAN = days_of(dt.date(2025, 1, 1), dt.date(2025, 1, 31))
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_the_summary_from_totals_equals_the_daily_rule_for_a_run_up_to_the_last_day(seed: int) -> None:
+@pytest.mark.parametrize("seed", range(60))
+def test_the_summary_from_totals_equals_the_daily_rule_for_a_run_without_holes(seed: int) -> None:
     rng = random.Random(seed)
     days = JAN[: rng.randint(1, 31)]
-    known = rng.randint(0, len(days))
-    values = {day: rng.randint(0, 500) * GIB // 7 for day in days[len(days) - known :]}
+    lead = rng.randint(0, len(days))
+    known = rng.randint(0, len(days) - lead)
+    run = days[lead : lead + known]
+    values = {day: rng.randint(0, 500) * GIB // 7 for day in run}
     carry_in = rng.choice([None, 0, rng.randint(1, 900) * GIB])
 
     daily = pricing.usage_summary(days, values, carry_in=carry_in)
     grouped = pricing.usage_summary_from_totals(
-        days=len(days), samples=len(values), total=sum(values.values()), peak=max(values.values(), default=0),
-        carry_in=carry_in,
+        days=len(days), lead=lead, samples=len(values), total=sum(values.values()),
+        peak=max(values.values(), default=0), last_value=values[run[-1]] if run else None, carry_in=carry_in,
     )  # fmt: skip
 
     assert grouped == daily
 
 
-def test_the_summary_from_totals_refuses_more_samples_than_days() -> None:
+def test_the_summary_from_totals_refuses_a_run_that_does_not_fit() -> None:
     with pytest.raises(ValueError, match="do not fit"):
-        pricing.usage_summary_from_totals(days=3, samples=4, total=0, peak=0, carry_in=None)
+        pricing.usage_summary_from_totals(days=3, lead=1, samples=3, total=0, peak=0, last_value=0, carry_in=None)
+    with pytest.raises(ValueError, match="need its value"):
+        pricing.usage_summary_from_totals(days=3, lead=0, samples=2, total=0, peak=0, last_value=None, carry_in=None)
 
 
 def _expected(tenant, plan: Plan, days: list[dt.date]) -> tuple[Decimal, int, int, Decimal]:
@@ -65,8 +69,17 @@ def _expected(tenant, plan: Plan, days: list[dt.date]) -> tuple[Decimal, int, in
 
 
 @pytest.mark.django_db
-def test_tenants_with_and_without_holes_are_priced_alike_by_the_grouped_and_the_daily_path() -> None:
-    rng = random.Random(7)
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_tenants_with_and_without_holes_are_priced_alike_by_the_grouped_and_the_daily_path(monkeypatch, seed) -> None:
+    rowwise: list[int] = []
+    stream = drafts_module._figures_stream
+
+    def spy(start, end, tenant_ids=None, **kwargs):
+        rowwise.extend(tenant_ids or [])
+        return stream(start, end, tenant_ids, **kwargs)
+
+    monkeypatch.setattr(drafts_module, "_figures_stream", spy)
+    rng = random.Random(seed)
     plans = [make_plan(metric=m, price_per_gib="0.10") for m in (Plan.Metric.LOGICAL, Plan.Metric.LATEST)]
     cases = []
     for n in range(24):
@@ -75,16 +88,17 @@ def test_tenants_with_and_without_holes_are_priced_alike_by_the_grouped_and_the_
         tenant = make_billed_tenant(plan=plan, slug=f"t{n:02d}", activated=JAN[9] if partial else dt.date(2024, 6, 1))
         if n % 4 == 0:  # a value from December to carry in
             make_sample(tenant=tenant, day=dt.date(2024, 12, 31), logical=77 * GIB, latest=33 * GIB)
-        first = rng.choice([0, 0, 3, 12])
-        holes = set(rng.sample(range(31), k=rng.choice([0, 0, 1, 3])))  # some tenants have holes
+        first, stop = rng.choice([0, 0, 3, 12]), rng.choice([31, 31, 30, 25])  # late starts, early ends
+        holes = set(rng.sample(range(31), k=rng.choice([0, 0, 0, 1, 3])))  # some tenants have holes
         for i, day in enumerate(JAN):
-            if i >= first and i not in holes:
+            if first <= i < stop and i not in holes:
                 make_sample(tenant=tenant, day=day, logical=(10 + n + i) * GIB, latest=(5 + i % 7) * GIB, snapshots=i)
         cases.append((tenant, plan, JAN[9:] if partial else JAN))
 
     result = billing_period_close(period="2025-01")
 
     assert result.created == 24
+    assert 0 < len(set(rowwise)) < 24  # both paths were taken
     for tenant, plan, days in cases:
         invoice = Invoice.objects.get(tenant=tenant)
         billed, samples, gaps, avg = _expected(tenant, plan, days)

@@ -66,7 +66,7 @@ def sign_in(page: Any, stack: Stack, login: Login) -> None:
     page.fill("#id_username", login.username)
     page.fill("#id_password", login.password)
     page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r".*/(|tenants/|billing/)$"))
+    page.wait_for_url(re.compile(r".*/(|tenants/|billing/|my/)$"))
 
 
 def result_slugs(page: Any) -> list[str]:
@@ -187,4 +187,47 @@ def test_accounting_downloads_an_invoice_as_pdf(stack: Stack, cockpit: str, jour
     assert f"{total:,.2f} EUR" in text
     assert "Hooli Ltd (demo)" in text
     assert "Method of measurement" in text
+    j.assert_clean()
+
+
+def test_a_client_downloads_its_own_invoice_as_pdf_and_no_one_elses(
+    stack: Stack, cockpit: str, journey: Callable[[str], Journey]
+) -> None:
+    password = "hooli-it-" + "x" * 16
+    stack.manage(
+        "shell", "-c",
+        "from accounts.models import Role, User; from tenants.models import Tenant; "
+        "User.objects.filter(username='hooli-it').exists() or User.objects.create_user("
+        f"username='hooli-it', password='{password}', role=Role.CLIENT, email='it@hooli.example', "
+        "tenant=Tenant.objects.get(slug='hooli'))",
+    )  # fmt: skip
+    j = journey("cockpit-4-client-invoice-pdf")
+    page = j.page()
+    sign_in(page, stack, Login("hooli-it", password, "it@hooli.example"))
+    row = page.locator(f"table.invoice-list tr:has-text('{cockpit}')")
+    number = row.locator("td.mono").inner_text().strip()
+    j.shot(page, "my-invoices")
+
+    aborted = j.allow(rf"/my/invoices/{re.escape(number)}\.pdf$", status=None)
+    with page.expect_download() as download_info:
+        row.locator("a:text-is('invoice')").click()
+    download = download_info.value
+    assert download.failure() is None
+    assert aborted.seen <= 1
+    data = Path(download.path()).read_bytes()
+    (j.dir / download.suggested_filename).write_bytes(data)
+    text = pdf_strings(data)
+    assert number in text
+    assert "Hooli Ltd (demo)" in text
+
+    # Another customer's invoice of the same month does not exist for this client (asked with
+    # the page's cookies, outside the page, so the 404s are not browser failures).
+    other = stack.manage(
+        "shell", "-c",
+        "from billing.models import Invoice; "
+        f"print(Invoice.objects.filter(period__start='{cockpit}-01').exclude(tenant__slug='hooli')"
+        ".values_list('number', flat=True).first())",
+    ).stdout.strip().splitlines()[-1]  # fmt: skip
+    for url in (f"/my/invoices/{other}.pdf", f"/billing/invoices/{other}/pdf"):
+        assert page.request.get(f"{stack.url}{url}").status == 404, url
     j.assert_clean()

@@ -64,12 +64,12 @@ def _column_heads(params: Any, filters: tenant_board.BoardFilters) -> list[dict[
 def tenant_list(request: HttpRequest) -> HttpResponse:
     """Search, filters, sort and pagination: a constant number of queries per page."""
     filters = tenant_board.filters_from(request.GET)
-    page = Paginator(tenant_board.board_queryset(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(tenant_board.board_rows(filters), PAGE_SIZE).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     context = {
         "page": page,
-        "tenants": list(page.object_list),
+        "tenants": tenant_board.attach_figures(tenant_board.rows_from(page.object_list)),
         "filters": filters,
         "q": filters.search,
         "host_id": filters.host_id,

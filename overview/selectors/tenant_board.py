@@ -21,7 +21,8 @@ by one of them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -32,6 +33,7 @@ from django.db.models import (
     Count,
     DateTimeField,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -116,6 +118,46 @@ class BoardFilters:
         return self.sort.startswith("-")
 
 
+@dataclass(slots=True)
+class BoardRow:
+    """One tenant of the list: its own columns, then the figures ``attach_figures`` adds.
+    A plain row, not a model instance: fifty deferred-field instances with three related ones
+    each cost more than the rest of the page's queries together."""
+
+    pk: int
+    slug: str
+    name: str
+    status: str
+    writes_blocked: bool
+    host_name: str | None
+    datastore_name: str | None
+    namespace: str
+    plan_name: str | None
+    plan_metric: str | None
+    created_at: dt.datetime
+    usage_bytes: int | None = None
+    growth_bytes: int | None = None
+    quota_percent: int | None = None
+    newest_backup_at: dt.datetime | None = None
+    open_alerts: int = 0
+
+
+ROW_FIELDS = (
+    "pk", "slug", "name", "status", "writes_blocked", "host__name", "datastore__name", "namespace", "plan__name",
+    "plan__metric", "created_at",
+)  # fmt: skip
+
+
+def board_rows(filters: BoardFilters, *, today: dt.date | None = None) -> QuerySet[Any]:
+    """``board_queryset`` as tuples of ``ROW_FIELDS`` (for a paginator or a stream); turn a
+    slice into rows with ``rows_from``."""
+    return board_queryset(filters, today=today).values_list(*ROW_FIELDS)
+
+
+def rows_from(values: Iterable[tuple[Any, ...]]) -> list[BoardRow]:
+    return [BoardRow(*v) for v in values]
+
+
 def _int_or_none(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and len(value) < 12 else None
 
@@ -141,78 +183,130 @@ def filters_from(params: Any) -> BoardFilters:
     )
 
 
-def _sample_value(metric: str, *, since: dt.date | None = None, newest: bool = True) -> Subquery:
-    samples = UsageSample.objects.filter(tenant=OuterRef("pk"))
-    if since is not None:
-        samples = samples.filter(day__gte=since)
-    samples = samples.order_by("-day" if newest else "day")
-    value = samples.annotate(value=metric_value_expression(metric)).values("value")[:1]
-    return Subquery(value, output_field=BigIntegerField())
+def billed_value() -> Case:
+    """A usage sample's billed figure by its tenant's plan metric (billing's expression for each
+    metric; no plan: the default metric)."""
+    branches = [When(tenant__plan__metric=m, then=metric_value_expression(m)) for m in Plan.Metric.values]
+    return Case(*branches, default=metric_value_expression(DEFAULT_METRIC), output_field=BigIntegerField())
 
 
-def _by_plan_metric(**kwargs: Any) -> Case:
-    """The tenant's billed metric, chosen per row by its plan (one CASE branch runs per row)."""
-    branches = [When(plan__metric=metric, then=_sample_value(metric, **kwargs)) for metric in Plan.Metric.values]
-    return Case(*branches, default=_sample_value(DEFAULT_METRIC, **kwargs), output_field=BigIntegerField())
+def _window_value(since: dt.date, *, newest: bool) -> Subquery:
+    samples = UsageSample.objects.filter(tenant=OuterRef("pk"), day__gte=since).order_by("-day" if newest else "day")
+    return Subquery(samples.annotate(value=billed_value()).values("value")[:1], output_field=BigIntegerField())
+
+
+def _open_alerts() -> QuerySet[Alert]:
+    return Alert.objects.filter(tenant=OuterRef("pk"), status=Alert.Status.OPEN)
+
+
+def _sort_annotation(key: str, since: dt.date) -> Any:
+    """The one figure the list is sorted by, as SQL (the figures of the rows shown are read
+    for the page only, by ``attach_figures``, which computes the same values)."""
+    if key == "usage":
+        return _window_value(since, newest=True)
+    if key == "growth":
+        return _window_value(since, newest=True) - _window_value(since, newest=False)
+    if key == "quota":
+        state = QuotaState.objects.filter(tenant=OuterRef("pk"), soft_limit_bytes__gt=0)
+        percent = ExpressionWrapper(F("usage_bytes") * 100 / F("soft_limit_bytes"), output_field=IntegerField())
+        return Subquery(state.annotate(p=percent).values("p")[:1], output_field=IntegerField())
+    if key == "backup":
+        window = UsageSample.objects.filter(tenant=OuterRef("pk"), day__gte=since).order_by("-day")
+        sampled = Subquery(window.values("newest_backup_at")[:1], output_field=DateTimeField())
+        checked = Subquery(BackupHealth.objects.filter(tenant=OuterRef("pk")).values("newest_backup_at")[:1],
+                           output_field=DateTimeField())  # fmt: skip
+        # SQLite's max() of a NULL is NULL, PostgreSQL's greatest() skips it: coalesce both ways.
+        return Greatest(Coalesce(checked, sampled), Coalesce(sampled, checked), output_field=DateTimeField())
+    if key == "alerts":
+        counted = _open_alerts().values("tenant").annotate(n=Count("id")).values("n")
+        return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+    raise ValueError(key)
+
+
+FIGURE_SORTS = {"usage", "growth", "quota", "backup", "alerts"}
 
 
 def board_queryset(filters: BoardFilters, *, today: dt.date | None = None) -> QuerySet[Tenant]:
-    """The filtered, annotated and sorted tenants (not yet sliced)."""
-    today = today or timezone.localdate()
-    since = today - dt.timedelta(days=GROWTH_DAYS)
+    """The filtered and sorted tenants (not yet sliced). Only the figure the list is sorted by
+    is computed in SQL; ``attach_figures`` adds the others to the rows actually shown."""
+    since = (today or timezone.localdate()) - dt.timedelta(days=GROWTH_DAYS)
     qs = tenant_selectors.tenant_list(
         search=filters.search, host_id=filters.host_id, status=filters.status, plan_id=filters.plan_id,
         drift_found=bool(filters.drift),
     )  # fmt: skip
-    open_alerts = Alert.objects.filter(tenant=OuterRef("pk"), status=Alert.Status.OPEN)
-    newest_sample_backup = Subquery(
-        UsageSample.objects.filter(tenant=OuterRef("pk")).order_by("-day").values("newest_backup_at")[:1],
-        output_field=DateTimeField(),
-    )
-    checked_backup = Subquery(
-        BackupHealth.objects.filter(tenant=OuterRef("pk")).values("newest_backup_at")[:1],
-        output_field=DateTimeField(),
-    )
-    soft = Subquery(QuotaState.objects.filter(tenant=OuterRef("pk")).values("soft_limit_bytes")[:1])
-    quota_usage = Subquery(QuotaState.objects.filter(tenant=OuterRef("pk")).values("usage_bytes")[:1])
-    qs = qs.alias(quota_soft=soft, quota_usage=quota_usage).annotate(
-        usage_bytes=_by_plan_metric(),
-        growth_bytes=F("usage_bytes") - _by_plan_metric(since=since, newest=False),
-        quota_percent=Case(
-            When(Q(quota_soft__gt=0), then=F("quota_usage") * 100 / F("quota_soft")),
-            default=None, output_field=IntegerField(),
-        ),
-        # SQLite's max() of a NULL is NULL, PostgreSQL's greatest() skips it: coalesce both ways.
-        newest_backup_at=Greatest(
-            Coalesce(checked_backup, newest_sample_backup), Coalesce(newest_sample_backup, checked_backup),
-            output_field=DateTimeField(),
-        ),
-        open_alerts=Coalesce(
-            Subquery(open_alerts.values("tenant").annotate(n=Count("id")).values("n"), output_field=IntegerField()),
-            Value(0),
-        ),
-    )  # fmt: skip
     if filters.quota:
         qs = qs.filter(Exists(QuotaState.objects.filter(tenant=OuterRef("pk"), state__in=QUOTA_FILTERS[filters.quota])))
     if filters.alerts == "open":
-        qs = qs.filter(Exists(open_alerts))
+        qs = qs.filter(Exists(_open_alerts()))
     elif filters.alerts == "none":
-        qs = qs.exclude(Exists(open_alerts))
+        qs = qs.exclude(Exists(_open_alerts()))
     elif filters.alerts:
-        qs = qs.filter(Exists(open_alerts.filter(severity=filters.alerts)))
+        qs = qs.filter(Exists(_open_alerts().filter(severity=filters.alerts)))
     if filters.offsite == "stale":
         qs = qs.filter(Exists(TenantOffsite.objects.filter(tenant=OuterRef("pk"), stale=True)))
+    if filters.sort_key in FIGURE_SORTS:
+        qs = qs.alias(sort_figure=_sort_annotation(filters.sort_key, since))
     return qs.order_by(*_ordering(filters))
+
+
+def attach_figures(tenants: list[BoardRow], *, today: dt.date | None = None) -> list[BoardRow]:
+    """Set ``usage_bytes``, ``growth_bytes``, ``quota_percent``, ``newest_backup_at`` and
+    ``open_alerts`` on each tenant: two queries for the whole list, whatever its length.
+
+    Usage is the billed figure of the newest sample of the last 30 days; growth is that minus
+    the figure of the first sample of those days (0 with a single sample); quota use is
+    ``QuotaState.usage_percent_of_soft``; the newest backup is the later of the hourly check
+    and the newest sample's figure. (The figure the list is sorted by is the same value,
+    computed in SQL by ``_sort_annotation``.)"""
+    since = (today or timezone.localdate()) - dt.timedelta(days=GROWTH_DAYS)
+    ids = [t.pk for t in tenants]
+    if not ids:
+        return tenants
+    first: dict[int, dict[str, int | None]] = {}
+    last: dict[int, tuple[dict[str, int | None], dt.datetime | None]] = {}
+    # Every metric's billed figure side by side (billing's expression each, no join), so the
+    # tenant's own metric is picked per row here rather than by a CASE in SQL.
+    metrics = list(Plan.Metric.values)
+    samples = (
+        UsageSample.objects.filter(tenant_id__in=ids, day__gte=since)
+        .annotate(**{f"m_{m}": metric_value_expression(m) for m in metrics})
+        .order_by("tenant_id", "day")
+        .values_list("tenant_id", "newest_backup_at", *(f"m_{m}" for m in metrics))
+    )
+    for tenant_id, newest_backup, *values in samples:
+        figures = dict(zip(metrics, values, strict=True))
+        first.setdefault(tenant_id, figures)
+        last[tenant_id] = (figures, newest_backup)
+    related = (
+        Tenant.objects.filter(pk__in=ids)
+        .values_list(
+            "pk", "quota_state__usage_bytes", "quota_state__soft_limit_bytes", "backup_health__newest_backup_at"
+        )
+        .annotate(alerts=Count("alerts", filter=Q(alerts__status=Alert.Status.OPEN)))
+        .order_by()
+    )
+    extra = {row[0]: row[1:] for row in related}
+    for t in tenants:
+        metric = t.plan_metric if t.plan_metric in metrics else DEFAULT_METRIC
+        figures, sampled_backup = last.get(t.pk, ({}, None))
+        t.usage_bytes = figures.get(metric)
+        start = first.get(t.pk, {}).get(metric)
+        t.growth_bytes = None if t.usage_bytes is None or start is None else t.usage_bytes - start
+        quota_usage, quota_soft, checked_backup, t.open_alerts = extra.get(t.pk, (None, None, None, 0))
+        t.quota_percent = QuotaState(usage_bytes=quota_usage, soft_limit_bytes=quota_soft).usage_percent_of_soft
+        backups = [b for b in (checked_backup, sampled_backup) if b is not None]
+        t.newest_backup_at = max(backups) if backups else None
+    return tenants
 
 
 def _ordering(filters: BoardFilters) -> list[Any]:
     key, descending = filters.sort_key, filters.descending
     if key == "backup":
         # Age ascending = newest backup first; a tenant without any backup is the oldest.
-        expression = F("newest_backup_at")
+        expression = F("sort_figure")
         first = expression.asc(nulls_first=True) if descending else expression.desc(nulls_last=True)
     else:
-        expression = F(SORTS[key])
+        expression = F("sort_figure" if key in FIGURE_SORTS else SORTS[key])
         first = expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
     return [first, "slug"] if key != "slug" else [first]
 
@@ -232,17 +326,24 @@ def _gib(value: int | None) -> Decimal | str:
 
 
 def csv_rows(filters: BoardFilters, *, chunk_size: int = 2000) -> Iterator[tuple[Any, ...]]:
-    """The filtered list as CSV rows (``CSV_HEADER`` names them), streamed in chunks: bytes
-    stay exact integers; a GiB column (2**30, two decimals) stands beside each for people."""
+    """The filtered list as CSV rows (``CSV_HEADER`` names them), streamed in chunks of
+    ``chunk_size`` tenants (five queries each): bytes stay exact integers; a GiB column (2**30,
+    two decimals) stands beside each for people."""
     now = timezone.now()
-    for t in board_queryset(filters).iterator(chunk_size=chunk_size):
-        age = "" if t.newest_backup_at is None else f"{(now - t.newest_backup_at).total_seconds() / 3600:.1f}"
-        yield (
-            t.slug, t.name, t.status, t.host.name if t.host else "", t.datastore.name if t.datastore else "",
-            t.namespace, t.plan.name if t.plan else "", t.plan.metric if t.plan else DEFAULT_METRIC,
-            timezone.localtime(t.created_at).date().isoformat(),
-            "" if t.usage_bytes is None else t.usage_bytes, _gib(t.usage_bytes),
-            "" if t.growth_bytes is None else t.growth_bytes, _gib(t.growth_bytes),
-            "" if t.quota_percent is None else t.quota_percent,
-            "" if t.newest_backup_at is None else t.newest_backup_at.isoformat(), age, t.open_alerts,
-        )  # fmt: skip
+    today = timezone.localdate()
+    rows = board_rows(filters, today=today).iterator(chunk_size=chunk_size)
+    while True:
+        chunk = rows_from(itertools.islice(rows, chunk_size))
+        if not chunk:
+            return
+        for t in attach_figures(chunk, today=today):
+            age = "" if t.newest_backup_at is None else f"{(now - t.newest_backup_at).total_seconds() / 3600:.1f}"
+            yield (
+                t.slug, t.name, t.status, t.host_name or "", t.datastore_name or "",
+                t.namespace, t.plan_name or "", t.plan_metric or DEFAULT_METRIC,
+                timezone.localtime(t.created_at).date().isoformat(),
+                "" if t.usage_bytes is None else t.usage_bytes, _gib(t.usage_bytes),
+                "" if t.growth_bytes is None else t.growth_bytes, _gib(t.growth_bytes),
+                "" if t.quota_percent is None else t.quota_percent,
+                "" if t.newest_backup_at is None else t.newest_backup_at.isoformat(), age, t.open_alerts,
+            )  # fmt: skip

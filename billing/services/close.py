@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +28,7 @@ from billing.services.drafts import (
 )
 from core.actors import actor_or_none
 from plans.models import Plan
-from tenants.models import Tenant
+from tenants.models import Datastore, PbsHost, Tenant
 
 
 @dataclass
@@ -60,7 +62,7 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
     if end >= today:
         raise BillingError(f"{period} is not over yet; it can be closed from {end + dt.timedelta(days=1)} on")
     prefix = settings.PORTAL_INVOICE_PREFIX
-    with transaction.atomic():
+    with _long_lived_objects_parked(), transaction.atomic():
         row = billing_period_get_or_create(period=period)
         row = BillingPeriod.objects.select_for_update().get(pk=row.pk)
         if row.status == BillingPeriod.Status.CLOSED:
@@ -112,15 +114,47 @@ _BATCH = 1000  # tenants priced and written at a time
 
 def _tenant_batches(period: BillingPeriod) -> Iterator[list[Tenant]]:
     """The billable tenants not yet invoiced for ``period``, in slug order, a batch at a time
-    (keyset on the unique slug, so each batch is one indexed query)."""
-    todo = _billable_tenants(period).exclude(invoices__period=period).order_by("slug")
+    (keyset on the unique slug, so each batch is one indexed query). Plans, hosts and
+    datastores are few: read once and attached, not joined into every tenant row."""
+    plans = Plan.objects.in_bulk()
+    hosts = PbsHost.objects.only("pk", "name").in_bulk()
+    stores = Datastore.objects.only("pk", "name").in_bulk()
+    todo = (
+        _billable_tenants(period)
+        .exclude(invoices__period=period)
+        .select_related(None)
+        .only(*_TENANT_FIELDS)
+        .order_by("slug")
+    )
     after: str | None = None
     while True:
         batch = list((todo if after is None else todo.filter(slug__gt=after))[:_BATCH])
         if not batch:
             return
+        for tenant in batch:
+            tenant.plan = plans.get(tenant.plan_id) if tenant.plan_id else None
+            tenant.host = hosts.get(tenant.host_id) if tenant.host_id else None
+            tenant.datastore = stores.get(tenant.datastore_id) if tenant.datastore_id else None
         yield batch
         after = batch[-1].slug
+
+
+# What pricing and the invoice copy of a tenant (drafts._draft) read.
+_TENANT_FIELDS = ("pk", "slug", "name", "namespace", "plan", "host", "datastore", "activated_at", "offboarded_at")
+
+
+@contextlib.contextmanager
+def _long_lived_objects_parked() -> Iterator[None]:
+    """The close makes millions of short-lived objects (rows, drafts, query parameters); each
+    time the collector's oldest generation fills up it walks every long-lived object of the
+    process again (modules, Django's registries), which took about a third of a 10,000-tenant
+    close. Park those in the permanent generation while the close runs (``gc.freeze``); what
+    the close itself makes is still collected as usual."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _draft_for_tenant(

@@ -30,19 +30,6 @@ _REPLACEMENTS = str.maketrans(
     }
 )  # fmt: skip
 
-_METHOD = {
-    "logical": "every snapshot of the client counted at its full logical size",
-    "latest": "the newest sized snapshot of each backup group (roughly one full copy)",
-    "physical": (
-        "an estimate: the datastore's disk use after deduplication, apportioned by the "
-        "client's share of the logical bytes"
-    ),
-    "chunk": (
-        "the client's exact share of the datastore's distinct chunks, scaled to disk use; a day "
-        "without that figure counts the physical estimate"
-    ),
-}
-
 _MARGIN = 18
 _LINE_WIDTHS = (10, 78, 22, 14, 26, 24)  # #, description, quantity, unit, unit price, amount
 
@@ -198,9 +185,9 @@ def _count(number: int, noun: str) -> str:
 
 
 def _method(invoice: Invoice) -> str:
-    measure = _METHOD.get(invoice.metric, invoice.get_metric_display())
     text = (
-        f"Billed measure: {invoice.get_metric_display()} - {measure}. The portal measures the storage once a "
+        # The method in the words of the invoice page (billing.methods owns them).
+        f"Billed measure: {invoice.get_metric_display()} - {invoice.method}. The portal measures the storage once a "
         f"day; the billed quantity is the average over the {invoice.active_days} active "
         f"day{'' if invoice.active_days == 1 else 's'} from {invoice.first_day:%Y-%m-%d} to "
         f"{invoice.last_day:%Y-%m-%d}: {invoice.samples} measured, {invoice.gaps} without a measurement "
@@ -210,6 +197,11 @@ def _method(invoice: Invoice) -> str:
         f"then {_price(invoice.unit_price)} {invoice.currency} per GiB-month. 1 GiB = 2^30 bytes "
         "(1,073,741,824). Each line is rounded half-up to the cent; the total is the sum of the lines."
     )
+    if invoice.share_gib is not None:
+        text += (
+            f" Chunk-exact averages (uncompressed chunk sizes): referenced {invoice.referenced_gib:,.2f} GiB, "
+            f"exclusive {invoice.exclusive_gib:,.2f} GiB, share {invoice.share_gib:,.2f} GiB."
+        )
     if invoice.snapshots or invoice.groups:
         text += (
             f" At the end of the period: {_count(invoice.snapshots, 'snapshot')} in "

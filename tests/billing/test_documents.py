@@ -158,3 +158,26 @@ def test_invoice_pages_link_the_pdf(client, accounting_user, client_a, issued) -
     client.force_login(client_a)
     home = client.get(reverse("selfservice:home")).content.decode()
     assert reverse("selfservice:invoice_pdf", args=[invoice.number]) in home
+
+
+def test_a_chunk_metric_invoice_pdf_states_its_method_estimate_days_and_chunk_averages(tenant_a) -> None:
+    plan = make_plan(name="Chunk", metric="chunk", price_per_gib="0.05", currency="EUR")
+    tenant_a.plan = plan
+    tenant_a.activated_at = dt.datetime(2024, 12, 1, tzinfo=dt.UTC)
+    tenant_a.save()
+    for day in days_of(dt.date(2025, 1, 1), dt.date(2025, 1, 31)):
+        sample = make_sample(tenant=tenant_a, day=day, logical=9 * GIB, physical=3 * GIB)
+        if day.day > 3:  # the first three days have no chunk-exact figure: billed on the estimate
+            sample.referenced_bytes, sample.exclusive_bytes = 5 * GIB, 2 * GIB
+            sample.share_bytes, sample.physical_share_bytes = 4 * GIB, 2 * GIB
+            sample.chunk_day = day
+            sample.save()
+    billing_period_close(period="2025-01")
+    invoice = Invoice.objects.get(tenant=tenant_a)
+
+    text = pdf_strings(invoice_pdf(invoice))
+
+    assert invoice.method in text
+    assert "physical estimate on 3 of 31 days" in text
+    assert f"referenced {invoice.referenced_gib:,.2f} GiB" in text
+    assert f"share {invoice.share_gib:,.2f} GiB" in text

@@ -187,7 +187,7 @@ def _count(number: int, noun: str) -> str:
 def _method(invoice: Invoice) -> str:
     text = (
         # The method in the words of the invoice page (billing.methods owns them).
-        f"Billed measure: {invoice.get_metric_display()} - {invoice.method}. The portal measures the storage once a "
+        f"Billed measure: {invoice.method}. The portal measures the storage once a "
         f"day; the billed quantity is the average over the {invoice.active_days} active "
         f"day{'' if invoice.active_days == 1 else 's'} from {invoice.first_day:%Y-%m-%d} to "
         f"{invoice.last_day:%Y-%m-%d}: {invoice.samples} measured, {invoice.gaps} without a measurement "

@@ -1,35 +1,42 @@
-"""The staff overview: every tile in a fixed number of aggregate queries.
+"""The staff overview: every tile in a fixed number of queries, whatever the number of tenants.
 
-Nothing here is cached: each figure is read when the page is opened, so what the page shows
-is what the database holds. The number of queries does not depend on the number of tenants
-(tests/overview/test_overview.py holds it); the rows they return are bounded by the number
-of datastores, plans, currencies and the ten tenants shown, except the month's projection,
-which reads one aggregated row per tenant measured this month.
+Live on every request (cheap, and what a person acts on): datastore fill, runs needing a
+person, open alerts, quota states, stale offsite copies, drift, last month's invoices.
 
-Steps of ``overview`` (queries in brackets):
+Drawn from the usage samples (hundreds of thousands of rows at 10,000 tenants): the
+datastores' 30-day trend, this month's projection and the fastest-growing tenants. These are
+memoised under a digest of their inputs (``usage_inputs_key``: newest sample, newest metering
+run, tenants, plans), so they are recomputed as soon as anything they rest on changes and
+never shown stale; in between, a page view reads four small aggregates instead of the samples.
 
-1. datastores with their host, fill level and the 30-day trend of their disk usage [2];
-2. onboarding and repair runs that failed or are stuck [2];
-3. open alerts by severity [1]; quota states [1]; stale offsite copies [1]; drift [2];
-4. for those who see money: this month so far and last month's invoices [4];
-5. the ten tenants that grew most in 30 days [5].
+Steps of ``overview`` (queries in brackets; a memo miss adds the grouped sample reads):
+
+1. the inputs key [4];
+2. datastores with their host and fill level [1]; their trend [memo: 1];
+3. runs that failed or are stuck [2]; alerts by severity, quota states, stale offsite
+   copies [3]; drift: tenants and hosts [2]; tenants by status [1];
+4. for those who see money: this month [memo: 3] and last month's invoices [2];
+5. the ten tenants that grew most in 30 days [memo: 3].
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Max, Sum
 from django.utils import timezone
 
 from alerts import selectors as alert_selectors
 from alerts.models import QuotaState
 from billing import pricing
-from billing.models import UsageSample
+from billing.models import MeteringRun, UsageSample
 from billing.selectors import periods as period_selectors
 from offsite.models import TenantOffsite
 from overview.forecast import Forecast, forecast
@@ -48,6 +55,30 @@ from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant
 
 GIB = 2**30
 CENT = Decimal("0.01")
+MEMO_SECONDS = 86_400
+
+
+# --- figures drawn from the usage samples: recomputed whenever their inputs change ---------
+
+
+def usage_inputs_key() -> str:
+    """A digest of everything the sample-derived tiles depend on [4 small queries]: the newest
+    sample row, the newest metering run (samples are written and re-collected by runs; its
+    status and end change when it finishes), the tenants (a plan change touches
+    ``updated_at``) and the plans. Any change gives a new key, so a memoised figure is never
+    older than the data it was drawn from; it only saves reading the same samples again."""
+    newest_sample = UsageSample.objects.aggregate(n=Max("id"))["n"]
+    run = MeteringRun.objects.order_by("-id").values_list("id", "status", "finished_at").first()
+    tenants = Tenant.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    plans = Plan.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    raw = repr((newest_sample, run, tenants["n"], tenants["changed"], plans["n"], plans["changed"]))
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _memo[T](name: str, today: dt.date, compute: Callable[[], T], key: str | None) -> T:
+    """``compute()``, memoised under its inputs' key (``usage_inputs_key``) and the day."""
+    key = key or usage_inputs_key()
+    return cache.get_or_set(f"overview:{name}:{today.isoformat()}:{key}", compute, MEMO_SECONDS)
 
 
 # --- datastores ----------------------------------------------------------------------------
@@ -76,8 +107,31 @@ def _free_bytes(store: Datastore) -> int | None:
     return None
 
 
-def datastore_fill(*, today: dt.date | None = None) -> list[DatastoreFill]:
-    """Every datastore, fullest first, with a days-until-full forecast [2 queries].
+Series = dict[tuple[str, str], dict[dt.date, int]]
+
+
+def _datastore_history(today: dt.date) -> tuple[Series, Series]:
+    """Per (host, datastore) and day of the last 30: the GC disk bytes and the summed logical
+    bytes of its tenants' samples (one grouped query over the samples)."""
+    history = (
+        UsageSample.objects.filter(day__gte=today - dt.timedelta(days=GROWTH_DAYS), day__lte=today)
+        .values("host_name", "datastore", "day")
+        .annotate(disk=Max("gc_disk_bytes"), logical=Sum("logical_bytes"))
+        .order_by()
+    )
+    disk: Series = defaultdict(dict)
+    logical: Series = defaultdict(dict)
+    for row in history:
+        key = (row["host_name"], row["datastore"])
+        if row["disk"] is not None:
+            disk[key][row["day"]] = row["disk"]
+        if row["logical"] is not None:
+            logical[key][row["day"]] = row["logical"]
+    return dict(disk), dict(logical)
+
+
+def datastore_fill(*, today: dt.date | None = None, inputs_key: str | None = None) -> list[DatastoreFill]:
+    """Every datastore, fullest first, with a days-until-full forecast [1 query + the memo].
 
     The trend is drawn through the datastore's daily disk usage of the last 30 days: the GC
     disk bytes metering stores with each sample. Where no GC figure was ever read, it is drawn
@@ -90,20 +144,7 @@ def datastore_fill(*, today: dt.date | None = None) -> list[DatastoreFill]:
             "host__id", "host__name", "host__enabled", "host__reachable",
         )
     )  # fmt: skip
-    history = (
-        UsageSample.objects.filter(day__gte=today - dt.timedelta(days=GROWTH_DAYS), day__lte=today)
-        .values("host_name", "datastore", "day")
-        .annotate(disk=Max("gc_disk_bytes"), logical=Sum("logical_bytes"))
-        .order_by()
-    )
-    disk: dict[tuple[str, str], dict[dt.date, int]] = defaultdict(dict)
-    logical: dict[tuple[str, str], dict[dt.date, int]] = defaultdict(dict)
-    for row in history:
-        key = (row["host_name"], row["datastore"])
-        if row["disk"] is not None:
-            disk[key][row["day"]] = row["disk"]
-        if row["logical"] is not None:
-            logical[key][row["day"]] = row["logical"]
+    disk, logical = _memo("datastore-history", today, lambda: _datastore_history(today), inputs_key)
     out = []
     for store in stores:
         key = (store.host.name, store.name)
@@ -201,15 +242,9 @@ class Month:
     currencies: list[CurrencyMonth] = field(default_factory=list)
 
 
-def month_so_far(*, today: dt.date | None = None) -> Month:
-    """Billed GiB-days and the projected invoice total per currency, this month so far [4 queries].
-
-    The projection prices each tenant's average billed figure of the days measured so far
-    with its plan (``billing.pricing.price_lines``, the rule the close uses), as if the rest
-    of the month stayed at that average; missing days are not carried forward, so it is a
-    projection, not a draft invoice. Last month: the issued (not credited) invoice totals."""
-    today = today or timezone.localdate()
-    period = f"{today:%Y-%m}"
+def _month_projection(today: dt.date) -> tuple[int, list[CurrencyMonth]]:
+    """Days measured this month, and per currency the tenants, billed GiB-days and projected
+    invoice total (one grouped query per tenant over this month's samples, priced here)."""
     start = today.replace(day=1)
     rows = (
         UsageSample.objects.filter(day__gte=start, day__lte=today, tenant__plan__isnull=False)
@@ -239,38 +274,58 @@ def month_so_far(*, today: dt.date | None = None) -> Month:
             unit_price=plan.price_per_gib, base_fee=plan.base_fee, minimum_charge=plan.minimum_charge,
             currency=plan.currency, offsite_gib=offsite_gib, offsite_unit_price=plan.offsite_price_per_gib,
         ).total  # fmt: skip
+    return days, list(months.values())
+
+
+def month_so_far(*, today: dt.date | None = None, inputs_key: str | None = None) -> Month:
+    """Billed GiB-days and the projected invoice total per currency, this month so far [2
+    queries + the memo].
+
+    The projection prices each tenant's average billed figure of the days measured so far
+    with its plan (``billing.pricing.price_lines``, the rule the close uses), as if the rest
+    of the month stayed at that average; missing days are not carried forward, so it is a
+    projection, not a draft invoice. Last month: the issued (not credited) invoice totals."""
+    today = today or timezone.localdate()
+    days, projected = _memo("month", today, lambda: _month_projection(today), inputs_key)
+    months = {entry.currency: entry for entry in projected}
     last_period = pricing.previous_month(today)
     last = period_selectors.period_get(period=last_period)
     for currency, total in (period_selectors.period_totals(period=last) if last else {}).items():
         months.setdefault(currency, CurrencyMonth(currency)).last_month = total
     for entry in months.values():
         entry.gib_days = entry.gib_days.quantize(CENT, rounding=ROUND_HALF_UP)
-    return Month(period=period, last_period=last_period, days_measured=days,
+    return Month(period=f"{today:%Y-%m}", last_period=last_period, days_measured=days,
                  currencies=sorted(months.values(), key=lambda m: m.currency))  # fmt: skip
 
 
 # --- growth ------------------------------------------------------------------------------
 
 
-def top_growth(*, limit: int = 10, today: dt.date | None = None) -> list[BoardRow]:
-    """The tenants that grew most in 30 days (billed metric), largest first [5 queries]."""
-    qs = board_rows(BoardFilters(sort="-growth"), today=today)
-    qs = qs.filter(status__in=[Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED])
-    rows = attach_figures(rows_from(qs[:limit]), today=today)
-    return [t for t in rows if t.growth_bytes]
+def top_growth(*, limit: int = 10, today: dt.date | None = None, inputs_key: str | None = None) -> list[BoardRow]:
+    """The tenants that grew most in 30 days (billed metric), largest first [the memo]."""
+    today = today or timezone.localdate()
+
+    def compute() -> list[BoardRow]:
+        qs = board_rows(BoardFilters(sort="-growth"), today=today)
+        qs = qs.filter(status__in=[Tenant.Status.ACTIVE, Tenant.Status.SUSPENDED])
+        rows = attach_figures(rows_from(qs[:limit]), today=today)
+        return [t for t in rows if t.growth_bytes]
+
+    return _memo(f"growth-{limit}", today, compute, inputs_key)
 
 
 def overview(*, money: bool, operations: bool, today: dt.date | None = None) -> dict[str, Any]:
     """Everything the overview page shows for a user who sees ``operations`` and/or ``money``."""
     context: dict[str, Any] = {"show_money": money, "show_operations": operations}
+    key = usage_inputs_key()
     if operations:
         context.update(
-            datastores=datastore_fill(today=today),
+            datastores=datastore_fill(today=today, inputs_key=key),
             attention=attention(),
-            growth=top_growth(today=today),
+            growth=top_growth(today=today, inputs_key=key),
             tenant_counts=tenant_selectors.tenant_status_counts(),
         )
     if money:
-        context["month"] = month_so_far(today=today)
+        context["month"] = month_so_far(today=today, inputs_key=key)
     return context
 

@@ -84,11 +84,7 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
             for draft, number in zip(built, _allocate_numbers(prefix, now.year, len(built)), strict=True):
                 draft.invoice.number = number
             Invoice.objects.bulk_create([d.invoice for d in built], batch_size=_BATCH)
-            lines = []
-            for draft in built:
-                for line in draft.lines:
-                    line.invoice = draft.invoice
-                    lines.append(line)
+            lines = [line for draft in built for line in draft.lines]  # each already points at its invoice
             InvoiceLine.objects.bulk_create(lines, batch_size=2 * _BATCH)
             for draft in built:
                 currency = draft.invoice.currency

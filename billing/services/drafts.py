@@ -12,6 +12,7 @@ without a hole). The billed value of a sample is read only through
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +133,7 @@ def _draft(
     )
     lines = [
         InvoiceLine(
+            invoice=invoice,  # unsaved yet: its id is taken when the lines are written after it
             position=i,
             kind=line.kind,
             description=line.description[:255],
@@ -146,12 +148,21 @@ def _draft(
 
 
 def _tenant_days(tenant: Tenant, period: BillingPeriod) -> list[dt.date]:
-    return pricing.active_days(
-        start=period.start,
-        end=period.end,
-        activated_on=_local_date(tenant.activated_at),
-        offboarded_on=_local_date(tenant.offboarded_at),
-    )
+    return list(_active_days(period.start, period.end, _local_date(tenant.activated_at),
+                             _local_date(tenant.offboarded_at)))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _active_days(
+    start: dt.date, end: dt.date, activated: dt.date | None, offboarded: dt.date | None
+) -> tuple[dt.date, ...]:
+    """``pricing.active_days``, once per distinct (period, activation, offboarding): most
+    tenants of a close share the whole month."""
+    if activated is not None:
+        activated = max(activated, start)  # every earlier activation gives the same days
+    if offboarded is not None and offboarded > end:
+        offboarded = end
+    return tuple(pricing.active_days(start=start, end=end, activated_on=activated, offboarded_on=offboarded))
 
 
 def _billable_tenants(period: BillingPeriod) -> Any:

@@ -20,11 +20,15 @@ def setup_django(workdir: Path) -> None:
     from cryptography.fernet import Fernet
 
     sys.path.insert(0, str(ROOT))
+    # Keys are made once per run and inherited, so a child process can open what its parent
+    # seeded (BENCH_* names: never the portal's own settings of whoever runs the bench).
+    os.environ.setdefault("BENCH_SECRET_KEY", Fernet.generate_key().decode() * 2)
+    os.environ.setdefault("BENCH_ENCRYPTION_KEYS", Fernet.generate_key().decode())
     os.environ.update(
         DJANGO_SETTINGS_MODULE="portal.settings",
         DJANGO_DEBUG="0",  # no query log kept in memory
-        DJANGO_SECRET_KEY=Fernet.generate_key().decode() * 2,
-        PORTAL_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        DJANGO_SECRET_KEY=os.environ["BENCH_SECRET_KEY"],
+        PORTAL_ENCRYPTION_KEYS=os.environ["BENCH_ENCRYPTION_KEYS"],
         DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
         PORTAL_VAR_DIR=str(workdir),
         PORTAL_CACHE_REDIS="0",
@@ -65,3 +69,26 @@ def fast_insert(template: Any, count: int, vary: Callable[[int], dict[str, Any]]
     with transaction.atomic(), connection.cursor() as cursor:
         for start in range(0, count, batch):
             cursor.executemany(sql, list(rows(start, min(count, start + batch))))
+
+
+def report(figure: str, value: float, *, floor: float | None = None, target: float | None = None,
+           fmt: str = "{:.2f}") -> None:  # fmt: skip
+    """Print one row of the `make bench` table: figure, value, floor, target, verdict
+    ("met" when the value is at most the target, "MISSED" when above, "-" without one)."""
+    verdict = "-" if target is None else ("met" if value <= target else "MISSED")
+    cells = [figure, fmt.format(value), "-" if floor is None else fmt.format(floor)]
+    cells += ["-" if target is None else fmt.format(target), verdict]
+    print("\t".join(cells), flush=True)
+
+
+def rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident set (``VmRSS``) or its peak (``VmHWM``), in KiB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def reset_peak_rss() -> None:
+    """Start the peak (``VmHWM``) afresh from the current resident set (Linux 4.0+)."""
+    Path("/proc/self/clear_refs").write_text("5")

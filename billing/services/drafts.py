@@ -307,18 +307,20 @@ def _add_last_rows(runs: dict[int, dict[str, Any]], *, metric: str) -> None:
 def _usage_from_totals(
     row: dict[str, Any], *, days: Sequence[dt.date], carry_in: int | None, offsite_carry_in: int | None
 ) -> _MonthUsage:
+    # (PostgreSQL sums big integers as numeric: int() keeps the arithmetic exact and integral.)
     def lead(first: dt.date | None) -> int:
         return (first - days[0]).days if first is not None else len(days)
 
     summary = pricing.usage_summary_from_totals(
-        days=len(days), lead=lead(row.get("first")), samples=row.get("samples", 0), total=row.get("total") or 0,
-        peak=row.get("peak") or 0, last_value=row.get("last_value"), carry_in=carry_in,
+        days=len(days), lead=lead(row.get("first")), samples=row.get("samples", 0), total=int(row.get("total") or 0),
+        peak=int(row.get("peak") or 0), last_value=row.get("last_value"), carry_in=carry_in,
     )  # fmt: skip
     offsite = None
     if row.get("offsite_samples") or offsite_carry_in is not None:
         offsite = pricing.usage_summary_from_totals(
             days=len(days), lead=lead(row.get("offsite_first")), samples=row.get("offsite_samples", 0),
-            total=row.get("offsite_total") or 0, peak=0, last_value=row.get("last_offsite"), carry_in=offsite_carry_in,
+            total=int(row.get("offsite_total") or 0), peak=0, last_value=row.get("last_offsite"),
+            carry_in=offsite_carry_in,
         )  # fmt: skip
     return _MonthUsage(summary, offsite, snapshots=row.get("snapshots", 0), groups=row.get("groups", 0))
 

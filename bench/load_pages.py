@@ -1,4 +1,4 @@
-"""Load test: the staff tenant list at 10,000 tenants and the client page, 50 users at once.
+"""Load test: the staff overview and tenant list at 10,000 tenants and the client page, 50 users at once.
 
 The stack is the production shape on loopback: nginx in front of gunicorn (sync workers)
 with DJANGO_DEBUG=0, a private PostgreSQL and Redis (tests/services.py), and two simulated
@@ -9,7 +9,9 @@ Steps:
 1. Start PostgreSQL and Redis, migrate, collect static files (manifest storage, as in
    production).
 2. Seed 10,000 active tenants across the two hosts with bulk_create (like
-   bench_onboarding's list figure), a staff user, and a client user whose tenant has
+   bench_onboarding's list figure), 31 days of usage samples for each (growing, with the
+   datastores' GC disk bytes, so the overview has trends, growth and a month to project),
+   a few open alerts and quota states, a staff user, and a client user whose tenant has
    backups on its simulated PBS host, a backup token and 90 days of usage samples.
 3. Start gunicorn and nginx in front of it (as deploy/ does, without TLS); sign both users
    in with a real POST to the login page (with the CSRF cookie and token), once per
@@ -24,11 +26,13 @@ Each page is loaded twice: as 50 users who read what they asked for before askin
 time: every connection sends its next request as soon as the last one is answered), which
 shows the capacity of the two cores. Percentiles come from wrk's own histogram.
 
-Prints ``figure<TAB>value<TAB>floor<TAB>ratio`` lines for run_all: per page and mode the
-p50, p95 (floor: the 100 ms target; ratio = p95 / 100 ms), p99, requests per second, errors,
-and the gunicorn workers' CPU time per request (the app's own cost, which depends far less
-on what else the machine is doing than the latency does: two free cores serve at most
-2000 / that many requests a second). ``--quick`` runs each load for 8 s instead of 30 s.
+Prints ``figure<TAB>value<TAB>floor<TAB>target<TAB>verdict`` lines for run_all: per page and
+mode the p50, p95 (floor: the workers' CPU time per request, below which no response can
+come; target: 100 ms for 50 users with think time; verdict "met" or "MISSED"), p99, requests
+per second, errors (target 0), and the gunicorn workers' CPU time per request (the app's own
+cost, which depends far less on what else the machine is doing than the latency does: two
+free cores serve at most 2000 / that many requests a second). ``--quick`` runs each load for
+8 s instead of 30 s.
 """
 
 from __future__ import annotations
@@ -92,6 +96,9 @@ class Page:
 
 
 PAGES = [
+    # The staff's first page: the overview (its sample-derived tiles come from a memo keyed
+    # by their inputs; the warm-up pays the one computation, as the first visitor would).
+    Page("overview", "/", "staff"),
     Page("tenant_list", "/tenants/", "staff"),
     Page("client_home", "/my/", "client"),
     # What the client page's backups panel asks for over HTMX (live from PBS, cached a minute).
@@ -206,6 +213,48 @@ def seed(count: int) -> None:
         )
         for d in range(90)
     )  # fmt: skip
+    seed_history(today, exclude=tenant.pk)
+
+
+def seed_history(today: Any, *, exclude: int, days: int = 31) -> None:
+    """31 days of samples for every other tenant (growing at a rate of its own, the datastore
+    GC figure alongside), an open alert and a quota state for every 50th, a failed run."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from alerts.models import Alert, QuotaState
+    from billing.models import UsageSample
+    from tenants.models import OnboardingRun, Tenant
+
+    rows = list(Tenant.objects.exclude(pk=exclude).values_list("pk", "host__name", "namespace"))
+    now = timezone.now()
+    for d in range(days):
+        day = today - dt.timedelta(days=d)
+        UsageSample.objects.bulk_create(
+            (
+                UsageSample(
+                    tenant_id=pk, day=day, taken_at=now, host_name=host, datastore="store1", namespace=ns,
+                    logical_bytes=(50 + pk % 400 + (days - d) * (pk % 7)) * 2**30, latest_bytes=(20 + pk % 90) * 2**30,
+                    gc_disk_bytes=(2**40 + (days - d) * 40 * 2**30), snapshot_count=30, group_count=3,
+                    namespace_count=1, newest_backup_at=now - dt.timedelta(hours=pk % 72),
+                )
+                for pk, host, ns in rows
+            ),
+            batch_size=5000,
+        )  # fmt: skip
+    picked = [pk for pk, _h, _n in rows[::50]]
+    Alert.objects.bulk_create(
+        Alert(tenant_id=pk, kind=Alert.Kind.BACKUP_STALE, severity=Alert.Severity.WARNING, title="No recent backup",
+              opened_at=now, last_seen_at=now)
+        for pk in picked
+    )  # fmt: skip
+    QuotaState.objects.bulk_create(
+        QuotaState(tenant_id=pk, state=QuotaState.State.OVER, usage_bytes=110 * 2**30, soft_limit_bytes=100 * 2**30)
+        for pk in picked
+    )  # fmt: skip
+    OnboardingRun.objects.create(tenant_id=picked[0], status=OnboardingRun.Status.FAILED, error="403",
+                                 error_hint="Give the automation token Sys.Modify.")  # fmt: skip
 
 
 class Gunicorn:
@@ -430,14 +479,24 @@ def run_wrk(wrk: str, url: str, page: Page, sessions: list[str], *, think: tuple
     }
 
 
-def report(name: str, result: dict[str, float]) -> None:
-    p95 = result["p95_ms"]
-    print(f"{name}_p50_ms\t{result['p50_ms']:.1f}\t\t", flush=True)
-    print(f"{name}_p95_ms\t{p95:.1f}\t{TARGET_P95_MS:.0f}\t{p95 / TARGET_P95_MS:.2f}", flush=True)
-    print(f"{name}_p99_ms\t{result['p99_ms']:.1f}\t\t", flush=True)
-    print(f"{name}_req_per_s\t{result['rps']:.0f}\t\t", flush=True)
-    print(f"{name}_errors\t{result['errors']:.0f} of {result['requests']:.0f}\t0\t", flush=True)
-    print(f"{name}_app_cpu_ms_per_req\t{result['cpu_ms']:.1f}\t\t", flush=True)
+def line(figure: str, value: str, floor: str = "-", target: str = "-", verdict: str = "-") -> None:
+    """One ``figure<TAB>value<TAB>floor<TAB>target<TAB>verdict`` line for run_all."""
+    print("\t".join((figure, value, floor, target, verdict)), flush=True)
+
+
+def report(name: str, result: dict[str, float], *, with_target: bool) -> None:
+    """Per page and mode; the p95 target (100 ms) applies to users with think time, the
+    saturated run shows capacity and has none."""
+    p95, cpu = result["p95_ms"], result["cpu_ms"]
+    verdict = ("met" if p95 <= TARGET_P95_MS else "MISSED") if with_target else "-"
+    target = f"{TARGET_P95_MS:.0f}" if with_target else "-"
+    line(f"{name}_p50_ms", f"{result['p50_ms']:.1f}")
+    line(f"{name}_p95_ms", f"{p95:.1f}", f"{cpu:.1f}", target, verdict)
+    line(f"{name}_p99_ms", f"{result['p99_ms']:.1f}")
+    line(f"{name}_req_per_s", f"{result['rps']:.0f}")
+    errors = result["errors"]
+    line(f"{name}_errors", f"{errors:.0f} of {result['requests']:.0f}", "0", "0", "met" if errors == 0 else "MISSED")
+    line(f"{name}_app_cpu_ms_per_req", f"{cpu:.1f}")
 
 
 def main() -> int:
@@ -484,7 +543,7 @@ def main() -> int:
                 result = run_wrk(wrk, url, page, sessions[page.user], think=think,
                                  seconds=seconds, workdir=workdir)  # fmt: skip
                 result["cpu_ms"] = (gunicorn.cpu_seconds() - cpu) * 1000 / max(1, result["requests"])
-                report(f"load_{page.name}_{mode}", result)
+                report(f"load_{page.name}_{mode}", result, with_target=mode == "users")
                 print(f"load average: {os.getloadavg()}", file=sys.stderr)
     finally:
         if nginx is not None:

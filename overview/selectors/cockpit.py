@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,6 +54,8 @@ from plans.models import Plan
 from tenants import selectors as tenant_selectors
 from tenants.models import Datastore, OnboardingRun, PbsHost, Tenant
 
+logger = logging.getLogger(__name__)
+
 GIB = 2**30
 CENT = Decimal("0.01")
 MEMO_SECONDS = 86_400
@@ -76,9 +79,22 @@ def usage_inputs_key() -> str:
 
 
 def _memo[T](name: str, today: dt.date, compute: Callable[[], T], key: str | None) -> T:
-    """``compute()``, memoised under its inputs' key (``usage_inputs_key``) and the day."""
-    key = key or usage_inputs_key()
-    return cache.get_or_set(f"overview:{name}:{today.isoformat()}:{key}", compute, MEMO_SECONDS)
+    """``compute()``, memoised under its inputs' key (``usage_inputs_key``) and the day. The
+    memo only saves work: when the cache cannot be reached the figure is computed anyway."""
+    cache_key = f"overview:{name}:{today.isoformat()}:{key or usage_inputs_key()}"
+    try:
+        found = cache.get(cache_key)
+    except Exception as exc:  # any cache backend error (Redis down): compute, do not fail the page
+        logger.warning("overview memo unavailable (%s): computing %s", type(exc).__name__, name)
+        return compute()
+    if found is not None:
+        return found
+    value = compute()
+    try:
+        cache.set(cache_key, value, MEMO_SECONDS)
+    except Exception as exc:  # as above
+        logger.warning("overview memo unavailable (%s): not kept", type(exc).__name__)
+    return value
 
 
 # --- datastores ----------------------------------------------------------------------------

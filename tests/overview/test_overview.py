@@ -230,3 +230,21 @@ def test_the_memoised_tiles_follow_every_new_sample_at_once(client: Any, staff_u
     growth = client.get("/").content.decode().split('id="growth"', 1)[1]
     assert "jumper" in growth
     assert "+8.0\xa0GiB" in growth
+
+
+def test_the_overview_works_without_its_cache(client: Any, staff_user: Any, store: Any, monkeypatch: Any) -> None:
+    """The memo only saves work: with the cache down the figures are computed, not a 500."""
+
+    def down(*_args: Any, **_kwargs: Any) -> None:
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cockpit.cache, "get", down)
+    monkeypatch.setattr(cockpit.cache, "set", down)
+    today = timezone.localdate()
+    tenant = make_tenant(slug="solo", datastore=store)
+    sample(tenant, today - dt.timedelta(days=3), logical=GIB)
+    sample(tenant, today, logical=3 * GIB)
+    client.force_login(staff_user)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "+2.0\xa0GiB" in response.content.decode().split('id="growth"', 1)[1]

@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from html import escape  # the stdlib's (quote=True): plain strings, without Django's lazy-string checks
 from typing import Any
 
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from core.templatetags.units import binary_bytes
@@ -46,10 +46,10 @@ def signed(value: Any) -> str:
         return ""
 
 
-def _age_cell(value: dt.datetime | None, now: dt.datetime) -> str:
+def _age_cell(value: dt.datetime | None, now: dt.datetime, tz: dt.tzinfo) -> str:
     if value is None:
         return '<span class="help">none</span>'
-    local = timezone.localtime(value)
+    local = value.astimezone(tz)
     return f'<time datetime="{local.isoformat()}" title="{local:%Y-%m-%d %H:%M}">{age(value, now)}</time>'
 
 
@@ -72,7 +72,8 @@ def tenant_rows(tenants: list[Any], *, can_edit: bool, now: dt.datetime) -> str:
     template engine most of the page's time (about a thousand variable lookups); this is the
     same HTML at a fraction of the cost. Every text from the database is escaped."""
     detail = reverse("tenants:detail", args=["-"])[:-2]  # "/tenants/" + slug + "/"
-    labels = dict(Tenant.Status.choices)
+    labels = {value: str(label) for value, label in Tenant.Status.choices}
+    tz = timezone.get_current_timezone()
     rows = []
     for t in tenants:
         slug = escape(t.slug)
@@ -90,7 +91,7 @@ def tenant_rows(tenants: list[Any], *, can_edit: bool, now: dt.datetime) -> str:
             f"<td>{place}</td><td>{escape(t.plan_name) if t.plan_name else '-'}</td>"
             f'<td class="num">{usage}</td><td class="num">{_growth_cell(t.growth_bytes)}</td>'
             f'<td class="num">{_quota_cell(t.quota_percent)}</td>'
-            f'<td class="num">{_age_cell(t.newest_backup_at, now)}</td>'
-            f'<td class="num">{alerts}</td><td class="num">{timezone.localtime(t.created_at):%Y-%m-%d}</td></tr>\n'
+            f'<td class="num">{_age_cell(t.newest_backup_at, now, tz)}</td>'
+            f'<td class="num">{alerts}</td><td class="num">{t.created_at.astimezone(tz):%Y-%m-%d}</td></tr>\n'
         )
     return mark_safe("".join(rows))  # noqa: S308 - every database text above went through escape()

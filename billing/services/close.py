@@ -144,12 +144,16 @@ def _long_lived_objects_parked() -> Iterator[None]:
     """The close makes millions of short-lived objects (rows, drafts, query parameters); each
     time the collector's oldest generation fills up it walks every long-lived object of the
     process again (modules, Django's registries), which took about a third of a 10,000-tenant
-    close. Park those in the permanent generation while the close runs (``gc.freeze``); what
-    the close itself makes is still collected as usual."""
+    close. Park those in the permanent generation while the close runs (``gc.freeze``), and
+    collect the young generation every 20,000 new objects instead of 700 (most die young,
+    freed by reference counting before any pass); what the close makes is still collected."""
+    threshold = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(threshold[0], 20_000), *threshold[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 

@@ -5,6 +5,7 @@ batches, and one transaction over all of them."""
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
 from decimal import Decimal
 
@@ -170,3 +171,13 @@ def test_a_failure_in_a_later_batch_issues_nothing_and_uses_no_number(monkeypatc
     monkeypatch.setattr(close_module, "_draft", real)
     assert billing_period_close(period="2025-01").created == 5
     assert sorted(Invoice.objects.values_list("number", flat=True))[-1].endswith("-000005")
+
+
+@pytest.mark.django_db
+def test_the_close_leaves_the_garbage_collector_as_it_found_it() -> None:
+    make_billed_tenant(plan=make_plan(base_fee="1"))
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+
+    billing_period_close(period="2025-01")
+
+    assert (gc.get_threshold(), gc.get_freeze_count()) == (threshold, frozen)

@@ -191,8 +191,9 @@ def month_usage(
     by tenant id.
 
     Per plan metric and batch of tenants: one grouped query (tenants active the whole month),
-    the daily rows of the tenants it cannot answer, one query for the values carried in from
-    before the month. Memory is bounded by the batch, not by the number of tenants.
+    one per distinct last sample day for those samples' rows, the daily rows of the tenants
+    the totals cannot answer (a hole inside the month, or part of the month active), one for
+    the values carried in from before the month. Memory is bounded by the batch.
     """
     by_metric: dict[str, list[tuple[Tenant, Sequence[dt.date]]]] = {}
     for tenant, plan, days in tenants:

@@ -26,11 +26,11 @@ delay is not part of the figures. ``--quick`` uses 40 tenants for the bulk figur
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -77,21 +77,75 @@ def setup_django(workdir: Path) -> None:
     connection.close()
 
 
-def start_host(name: str) -> tuple[Any, Any, Any]:
-    """A simulated PBS over HTTPS, registered in the portal (which connects and checks it)."""
+class RemoteSim:
+    """A simulated PBS host in a process of its own, as a real PBS is another machine (in
+    this process its work would share the portal's interpreter lock). The bench reads its
+    request log and changes its faults through a pipe."""
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        connection.close()  # the child must not share this process's database connection
+        context = multiprocessing.get_context("fork")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_sim, args=(child,), daemon=True)
+        self._process.start()
+        self.url, self.fingerprint, self.token_id, self.secret = self._pipe.recv()
+
+    def _ask(self, *command: Any) -> Any:
+        self._pipe.send(command)
+        return self._pipe.recv()
+
+    @property
+    def request_log(self) -> list[tuple[str, str, int]]:
+        return list(self._ask("log"))
+
+    def clear_log(self) -> None:
+        self._ask("clear")
+
+    def set_latency(self, latency_ms: float) -> None:
+        self._ask("latency", latency_ms)
+
+    def stop(self) -> None:
+        self._ask("stop")
+        self._process.join(timeout=10)
+
+
+def _serve_sim(pipe: Any) -> None:
     from pbssim import FaultConfig, SimServer, Simulator
-    from tenants import services
 
     sim = Simulator()
     token_id, secret = sim.bootstrap_admin_token()
     sim.add_datastore("store1", total_bytes=8 * 2**40, used_bytes=2**40)
     server = SimServer(sim, host="127.0.0.1", port=0)
     server.start()
+    pipe.send((server.url, server.fingerprint, token_id, secret))
+    while True:
+        command, *args = pipe.recv()
+        if command == "log":
+            pipe.send(list(sim.request_log))
+        elif command == "clear":
+            sim.request_log.clear()
+            pipe.send(None)
+        elif command == "latency":
+            sim.faults = FaultConfig(latency_ms=args[0])
+            pipe.send(None)
+        elif command == "stop":
+            server.stop()
+            pipe.send(None)
+            return
+
+
+def start_host(name: str) -> tuple[RemoteSim, Any]:
+    """A simulated PBS over HTTPS, registered in the portal (which connects and checks it)."""
+    from tenants import services
+
+    sim = RemoteSim()
     host = services.pbshost_register(
-        name=name, url=server.url, fingerprint=server.fingerprint, token_id=token_id, token_secret=secret
+        name=name, url=sim.url, fingerprint=sim.fingerprint, token_id=sim.token_id, token_secret=sim.secret
     )
-    sim.faults = FaultConfig(latency_ms=LATENCY_MS)
-    return sim, server, host
+    sim.set_latency(LATENCY_MS)
+    return sim, host
 
 
 def line(figure: str, value: float, floor: float, target: float | None = None) -> None:
@@ -109,7 +163,7 @@ def bench_single(sim: Any, host: Any) -> None:
     store = host.datastores.get(name="store1")
     for i in range(5):
         tenant = services.tenant_create(slug=f"single{i}", name=f"Single {i}", datastore=store)
-        sim.request_log.clear()
+        sim.clear_log()
         started = time.perf_counter()
         run, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
         run_execute(run_id=run.pk)
@@ -120,17 +174,29 @@ def bench_single(sim: Any, host: Any) -> None:
     line("onboard_1_pbs_calls", statistics.median(calls), FLOOR_WRITES, 9)
 
 
-def bench_bulk(hosts: list[tuple[Any, Any, Any]], count: int) -> None:
+def _bulk_worker(run_ids: list[int], size: int) -> None:
+    """A worker process: the host's runs in batches, as onboarding_batch_execute does."""
+    from django.db import connections
+
+    from tenants.onboarding import batch_execute
+
+    try:
+        for i in range(0, len(run_ids), size):
+            batch_execute(run_ids=run_ids[i : i + size])
+    finally:
+        connections.close_all()
+
+
+def bench_bulk(hosts: list[tuple[RemoteSim, Any]], count: int) -> None:
     from django.conf import settings
     from django.db import connection
 
     from tenants import services
     from tenants.models import OnboardingRun, Tenant
-    from tenants.onboarding import batch_execute
 
     per_host = count // len(hosts)
     ids_by_host: dict[int, list[int]] = {}
-    for h, (_sim, _server, host) in enumerate(hosts):
+    for h, (_sim, host) in enumerate(hosts):
         store = host.datastores.get(name="store1")
         tenants = [
             services.tenant_create(slug=f"bulk{h}-{i:03d}", name=f"Bulk {h}/{i}", datastore=store)
@@ -138,30 +204,30 @@ def bench_bulk(hosts: list[tuple[Any, Any, Any]], count: int) -> None:
         ]
         runs = services.tenant_onboard_bulk(tenant_ids=[t.pk for t in tenants], enqueue=False)
         ids_by_host[host.pk] = [r.pk for r in runs]
-    for sim, _server, _host in hosts:
-        sim.request_log.clear()
+    for sim, _host in hosts:
+        sim.clear_log()
     size = settings.PORTAL_ONBOARDING_BATCH_SIZE
-
-    def worker(run_ids: list[int]) -> None:
-        try:
-            for i in range(0, len(run_ids), size):
-                batch_execute(run_ids=run_ids[i : i + size])
-        finally:
-            connection.close()
-
+    # One worker process per host, as two Celery workers are two processes: threads of
+    # this process would share one interpreter lock with each other and with both
+    # simulated hosts, which no deployment does.
+    connection.close()
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_bulk_worker, args=(ids, size)) for ids in ids_by_host.values()]
     started = time.perf_counter()
-    threads = [threading.Thread(target=worker, args=(ids,)) for ids in ids_by_host.values()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
     wall = time.perf_counter() - started
+    if any(process.exitcode for process in workers):
+        print(f"bulk: a worker failed: {[process.exitcode for process in workers]}", file=sys.stderr)
+        raise SystemExit(1)
     done = OnboardingRun.objects.filter(status="succeeded", tenant__slug__startswith="bulk").count()
     active = Tenant.objects.filter(status="active", slug__startswith="bulk").count()
     if done != per_host * len(hosts) or active != done:
         print(f"bulk: only {done} runs succeeded, {active} tenants active", file=sys.stderr)
         raise SystemExit(1)
-    requests = [entry for sim, _s, _h in hosts for entry in sim.request_log]
+    requests = [entry for sim, _h in hosts for entry in sim.request_log]
     writes = [entry for entry in requests if entry[0] != "GET"]
     total = per_host * len(hosts)
     line(f"bulk_{total}_wall_s", wall, per_host * FLOOR_WRITES * LATENCY_MS / 1000, 8.0 * total / 200)
@@ -223,12 +289,12 @@ def main() -> int:
         setup_django(Path(tmp))
         hosts = [start_host("bench-a"), start_host("bench-b")]
         try:
-            bench_single(hosts[0][0], hosts[0][2])
+            bench_single(hosts[0][0], hosts[0][1])
             bench_bulk(hosts, 40 if quick else 200)
             bench_list(10_000)
         finally:
-            for _sim, server, _host in hosts:
-                server.stop()
+            for sim, _host in hosts:
+                sim.stop()
     return 0
 
 

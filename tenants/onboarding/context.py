@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,8 @@ class StepContext:
     # Auth-ids whose roles were granted without reading their ACL entries first; the
     # verify step proves the outcome (and converges with a read if the proof fails).
     granted_unread: set[str] = field(default_factory=set)
+    # Creates sent ahead of their step (``start_ahead``), by step name.
+    ahead: dict[str, Future[Any]] = field(default_factory=dict)
 
     @property
     def path(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from tenants.onboarding.base import LIVE_STATUSES, STEP_LABELS, RunResult, lease
 from tenants.onboarding.context import StepContext, context_for
 from tenants.onboarding.offboarding import OFFBOARD_STEP_FUNCTIONS, STEP_FUNCTIONS
 from tenants.onboarding.parallel import LockedState, execute_runs, host_concurrency
+from tenants.onboarding.steps import AHEAD_AFTER, start_ahead
 from tenants.pbs import client_for_host
 from tenants.pbsstate import PbsState, SnapshotState
 from tenants.signals import tenant_run_finished
@@ -111,6 +113,40 @@ def _fail_run(run: OnboardingRun, tenant: Tenant, actor: Any, error: str, hint: 
         )  # fmt: skip
 
 
+def _settle_ahead(ctx: StepContext, steps: list[OnboardingStep], functions: dict[str, Any]) -> None:
+    """An earlier step failed: record the creates sent ahead (``start_ahead``) as their
+    steps would, so nothing PBS made goes unrecorded; a create that failed is left to the
+    next attempt, which looks first."""
+    for step in steps:
+        future = ctx.ahead.get(step.name)
+        if future is None or step.state == OnboardingStep.State.DONE:
+            continue
+        if future.exception() is not None:  # waits for the answer
+            continue
+        ctx.notes = []
+        try:
+            outcome = functions[step.name](ctx)
+            now = timezone.now()
+            step.state = OnboardingStep.State.DONE
+            step.attempts += 1
+            step.started_at = step.started_at or now
+            step.outcome = outcome[:16]
+            step.detail = "; ".join(ctx.notes)[:255]
+            step.last_error = ""
+            step.finished_at = now
+            step.save(
+                update_fields=["state", "attempts", "started_at", "outcome", "detail", "last_error", "finished_at"]
+            )
+        except Exception:  # the next attempt looks first and records it then
+            log.warning(
+                "onboarding run %s: step %s sent ahead could not be recorded",
+                ctx.run.pk if ctx.run else None,
+                step.name,
+                exc_info=True,
+            )
+    ctx.ahead.clear()
+
+
 def run_execute(
     *,
     run_id: int,
@@ -146,13 +182,18 @@ def run_execute(
         return RunResult.FAILED
     own_client = client is None
     current = ""
+    finished = False
+    ahead: ThreadPoolExecutor | None = None
     try:
         if client is None:
             client = client_for_host(tenant.host)
         ctx = context_for(tenant, client, state, actor=actor, run=run, create_first=create_first)
         functions = OFFBOARD_STEP_FUNCTIONS if run.kind == OnboardingRun.Kind.OFFBOARD else STEP_FUNCTIONS
+        steps = list(run.steps.all())
+        if create_first and own_client:  # a run alone on its client; a batch has its own concurrency
+            ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="onboarding-ahead")
         lease_renew_at = timezone.now() + lease() / 2
-        for step in run.steps.all():
+        for step in steps:
             if step.state == OnboardingStep.State.DONE:
                 continue
             current = step.name
@@ -171,6 +212,7 @@ def run_execute(
                 )
                 step.last_error = error[:4000]
                 step.save(update_fields=["state", "last_error"])
+                _settle_ahead(ctx, steps, functions)
                 if not isinstance(exc, PbsError | OwnershipConflict | VerificationFailed):
                     log.exception("onboarding run %s step %s failed", run.pk, step.name)
                 if transient and not final_attempt:
@@ -189,13 +231,16 @@ def run_execute(
             step.last_error = ""
             step.finished_at = timezone.now()
             step.save(update_fields=["state", "outcome", "detail", "last_error", "finished_at"])
+            if ahead is not None and step.name == AHEAD_AFTER:
+                start_ahead(ctx, {s.name for s in steps if s.state != OnboardingStep.State.DONE}, ahead.submit)
             # Renew the lease once half of it is used up (not after every step: each
             # database write costs a commit, and a run takes seconds, the lease minutes).
             now = timezone.now()
             if now >= lease_renew_at:
                 OnboardingRun.objects.filter(pk=run.pk).update(claimed_until=now + lease())
                 lease_renew_at = now + lease() / 2
-        _finish_run(run, ctx)
+        _finish_run(run, ctx)  # releases the lease too
+        finished = True
         return RunResult.SUCCEEDED
     except Exception as exc:
         # Outside any step (building the client, reading steps): same rules.
@@ -207,7 +252,10 @@ def run_execute(
         _fail_run(run, tenant, actor, error, hint)
         return RunResult.FAILED
     finally:
-        _release(run_id)
+        if ahead is not None:
+            ahead.shutdown(wait=True)  # no request outlives its run (or its client)
+        if not finished:
+            _release(run_id)
         if own_client and client is not None:
             client.close()
 
@@ -235,9 +283,7 @@ def batch_execute(*, run_ids: list[int], final_attempt: bool = False) -> dict[in
             def execute(run_id: int, client: PbsClient = client, state: Any = state) -> RunResult:
                 return run_execute(run_id=run_id, client=client, state=state, final_attempt=final_attempt)
 
-            results.update(
-                execute_runs([run.pk for run in host_runs], limit=host_concurrency(host), execute=execute)
-            )
+            results.update(execute_runs([run.pk for run in host_runs], limit=host_concurrency(host), execute=execute))
     return results
 
 

@@ -45,32 +45,40 @@ def host_concurrency(host: PbsHost) -> int:
     return max(1, min(settings.PORTAL_ONBOARDING_HOST_CONCURRENCY, host.max_connections))
 
 
-def execute_runs(
-    run_ids: list[int], *, limit: int, execute: Callable[[int], RunResult]
-) -> dict[int, RunResult]:
+def _threads_may_write() -> bool:
+    """Other threads (other connections) can do this thread's work: not when the caller
+    holds a transaction (they could not see its uncommitted rows), and not on an in-memory
+    SQLite database (its shared cache fails a locked table at once instead of waiting)."""
+    if connection.in_atomic_block:
+        return False
+    return not (connection.vendor == "sqlite" and connection.is_in_memory_db())
+
+
+def execute_runs(run_ids: list[int], *, limit: int, execute: Callable[[int], RunResult]) -> dict[int, RunResult]:
     """``execute`` every run, at most ``limit`` at a time.
 
     The first run goes alone: it makes what all of them share (the parent namespace), so
     the others do not race to make it. Runs are executed in this thread when the limit is
-    1 or the caller holds a transaction (other threads could not see its uncommitted
-    rows). Each worker thread has its own database connection and closes it at the end.
+    1 or the database cannot take writers from other threads (``_threads_may_write``).
+    Each worker thread has its own database connection and closes it at the end.
     """
     results: dict[int, RunResult] = {}
     if not run_ids:
         return results
-    if limit <= 1 or len(run_ids) <= 2 or connection.in_atomic_block:
+    if limit <= 1 or len(run_ids) <= 2 or not _threads_may_write():
         return {run_id: execute(run_id) for run_id in run_ids}
     results[run_ids[0]] = execute(run_ids[0])
     pending: Iterator[int] = iter(run_ids[1:])
     lock = threading.Lock()
     errors: list[BaseException] = []
+    stop = threading.Event()
 
     def worker() -> None:
         try:
             while True:
                 with lock:
                     run_id = next(pending, None)
-                    if run_id is None or errors:
+                    if run_id is None or errors or stop.is_set():
                         return
                 try:
                     result = execute(run_id)
@@ -87,10 +95,20 @@ def execute_runs(
         threading.Thread(target=worker, name=f"onboarding-{i}", daemon=True)
         for i in range(min(limit, len(run_ids) - 1))
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        # This thread is told to stop (a worker's warm shutdown raises here): no new run
+        # starts, the runs under way finish (their client and connections stay open until
+        # then), and the runs not started stay queued for the next delivery or the recovery.
+        stop.set()
+        for thread in threads:
+            if thread.ident is not None:  # started
+                thread.join()
+        raise
     if errors:
         raise errors[0]
     return results

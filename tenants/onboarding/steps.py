@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -69,9 +72,12 @@ def step_user(ctx: StepContext) -> str:
     return "existed"
 
 
-def _create_namespace(ctx: StepContext, ns: str) -> None:
+def _namespace_post(ctx: StepContext, ns: str) -> list[str]:
+    """Create ``ns`` on PBS (no database work, so it may run ahead in another thread);
+    returns the namespaces made, parents first."""
     parent = parent_of(ns)
     name = ns.rsplit("/", 1)[-1]
+    made: list[str] = []
     try:
         ctx.client.namespace_create(ctx.store, name, parent=parent or None)
     except NotFound:
@@ -81,22 +87,50 @@ def _create_namespace(ctx: StepContext, ns: str) -> None:
         if not parent:
             raise
         if ctx.create_first or not ctx.state.namespace_exists(ctx.store, parent):
-            _create_namespace(ctx, parent)
+            made += _namespace_post(ctx, parent)
         ctx.client.namespace_create(ctx.store, name, parent=parent or None)
-    if not ctx.create_first:
-        ctx.state.record_namespace(ctx.store, ns)
-    with transaction.atomic():
-        ctx.audit("pbs.namespace.create", f"{ctx.store}:{ns}")
+    return [*made, ns]
+
+
+def _create_namespace(ctx: StepContext, ns: str, made: list[str] | None = None) -> None:
+    for item in _namespace_post(ctx, ns) if made is None else made:
+        if not ctx.create_first:
+            ctx.state.record_namespace(ctx.store, item)
+        with transaction.atomic():
+            ctx.audit("pbs.namespace.create", f"{ctx.store}:{item}")
 
 
 def step_namespace(ctx: StepContext) -> str:
     """PBS creates a namespace idempotently (an existing one answers 200), so a first
     onboarding only creates; repair looks first, so a converged tenant costs no write."""
     ns = ctx.names.namespace
+    ahead = ctx.ahead.pop("namespace", None)
+    if ahead is not None:
+        _create_namespace(ctx, ns, ahead.result())
+        return "created"
     if not ctx.create_first and ctx.state.namespace_exists(ctx.store, ns):
         return "existed"
     _create_namespace(ctx, ns)
     return "created"
+
+
+# The creates sent ahead wait for this step: it proves the PBS user is the portal's (a
+# foreign user of that name stops the run before anything else is made).
+AHEAD_AFTER = "user"
+
+
+def start_ahead(ctx: StepContext, pending: Collection[str], submit: Callable[..., Future[Any]]) -> None:
+    """On a first onboarding, once the user step is done, send the namespace and prune job
+    creates at once, next to the ACL and token writes: they depend on nothing else. Their
+    steps wait for the answers and record them in order (the threads do PBS calls only, no
+    database work)."""
+    if not ctx.create_first:
+        return
+    if "namespace" in pending:
+        ctx.ahead["namespace"] = submit(_namespace_post, ctx, ctx.names.namespace)
+    if "prune_job" in pending:
+        desired = desired_prune_job(ctx.tenant, ctx.names, ctx.store)
+        ctx.ahead["prune_job"] = submit(ctx.client.prune_job_create, desired)
 
 
 def _has_no_acl_entries(ctx: StepContext, auth_id: str) -> bool:
@@ -129,9 +163,13 @@ def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
         if auth_id not in ctx.granted_unread:
             ctx.state.record_acl(AclEntry(path=path, ugid=auth_id, ugid_type="user", propagate=True, roleid=role), True)
         with transaction.atomic():
-            AclGrant.objects.update_or_create(
-                tenant=ctx.tenant, path=path, auth_id=auth_id, role=role, defaults={"propagate": True}
-            )
+            if ctx.create_first and auth_id in ctx.granted_unread:
+                # A tenant nothing was ever tried for has no grant rows yet.
+                AclGrant.objects.create(tenant=ctx.tenant, path=path, auth_id=auth_id, role=role, propagate=True)
+            else:
+                AclGrant.objects.update_or_create(
+                    tenant=ctx.tenant, path=path, auth_id=auth_id, role=role, defaults={"propagate": True}
+                )
             ctx.audit("pbs.acl.grant", f"{path} {auth_id} {role}", {"propagate": True})
         added.append(role)
     for role in sorted(set(present) - roles):
@@ -269,10 +307,14 @@ def step_token_acl(ctx: StepContext) -> str:
 
 def step_prune_job(ctx: StepContext) -> str:
     desired = desired_prune_job(ctx.tenant, ctx.names, ctx.store)
+    ahead = ctx.ahead.pop("prune_job", None)
     job = None if ctx.create_first else ctx.state.prune_job(desired.id)
     if job is None:
         try:
-            ctx.client.prune_job_create(desired)
+            if ahead is not None:
+                ahead.result()
+            else:
+                ctx.client.prune_job_create(desired)
         except AlreadyExists:
             job = ctx.client.prune_job_get(desired.id)
         else:

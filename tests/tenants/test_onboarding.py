@@ -231,6 +231,9 @@ def test_an_existing_foreign_user_is_not_taken_over(pbs_sim: Any, sim_host: Any)
     run.refresh_from_db()
     assert "not made by the portal" in run.error
     assert "Pick another slug" in run.error_hint
+    # Nothing was made next to someone else's user (the creates sent ahead wait for the user step).
+    objects = _tenant_objects(pbs_sim, "acme")
+    assert (objects["namespaces"], objects["prune_jobs"], objects["acl"]) == ([], [], [])
 
 
 def test_a_lost_secret_is_regenerated_when_the_host_supports_it(pbs_sim: Any, sim_host: Any) -> None:
@@ -336,3 +339,33 @@ def test_a_token_acl_outside_the_namespace_still_fails_the_proof(pbs_sim: Any, s
     assert run_execute(run_id=again.pk) is RunResult.FAILED
     again.refresh_from_db()
     assert "acme@pbs!backup has Datastore.Backup outside its namespace" in again.error
+
+
+def test_creates_sent_ahead_are_recorded_when_an_earlier_step_fails(
+    pbs_sim: Any, sim_host: Any, step_faults: Any
+) -> None:
+    """A first onboarding sends the namespace and prune job creates once the user is made,
+    next to the ACL writes. If the user's ACL then fails for good, what PBS made anyway is
+    recorded as its steps would (done, audited), and a new run finishes the rest."""
+    tenant = _create(sim_host)
+    run = _onboard(tenant)
+    step_faults(pbs_sim).add("PUT", r"^/access/acl$", mode="forbidden", times=1)
+
+    assert run_execute(run_id=run.pk) is RunResult.FAILED
+
+    states = {s.name: (s.state, s.outcome) for s in run.steps.all()}
+    assert states["user"] == ("done", "created")
+    assert states["user_acl"][0] == "failed"
+    assert states["namespace"] == ("done", "created")
+    assert states["prune_job"] == ("done", "created")
+    assert states["backup_token"][0] == states["token_acl"][0] == states["verify"][0] == "pending"
+    actions = set(AuditEvent.objects.filter(tenant=tenant).values_list("action", flat=True))
+    assert {"pbs.user.create", "pbs.namespace.create", "pbs.prune_job.create"} <= actions
+    objects = _tenant_objects(pbs_sim, "acme")
+    assert len(objects["namespaces"]) == len(objects["prune_jobs"]) == 1
+
+    again, _ = services.tenant_onboard(tenant_id=tenant.pk, enqueue=False)
+    assert run_execute(run_id=again.pk) is RunResult.SUCCEEDED
+    objects = _tenant_objects(pbs_sim, "acme")
+    assert objects["acl"] == EXPECTED_ACL
+    assert len(objects["namespaces"]) == len(objects["prune_jobs"]) == len(objects["tokens"]) == 1

@@ -104,6 +104,10 @@ RULES: dict[str, Rule] = {
     "billing-api-invoice-correct": BILLING,
     "billing-api-tenant-invoices": BILLING_OR_CLIENTS,
     "billing-api-tenant-usage": BILLING_OR_CLIENTS,
+    # chunk-exact usage panels: staff and accounting see any tenant's and datastore's;
+    # a client sees its own tenant's (the URL names no tenant)
+    "attribution:": STAFF_OR_ACCOUNTING,
+    "attribution:mine": CLIENTS,
     # offsite copies and alerts: MSP staff
     "offsite:": STAFF,
     "offsite-api-": STAFF,

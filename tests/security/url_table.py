@@ -99,6 +99,7 @@ RULES: dict[str, Rule] = {
     "billing:": BILLING,
     "billing:invoice": BILLING_OR_CLIENTS,
     "billing:invoice_correct": BILLING,
+    "billing:credit_note_pdf": BILLING_OR_CLIENTS,  # a client its own tenant's, like invoices
     "billing-api-": BILLING,
     "billing-api-invoice": BILLING_OR_CLIENTS,
     "billing-api-invoice-correct": BILLING,
@@ -164,6 +165,8 @@ PARAMS_BY_URL: dict[str, dict[str, Resolver]] = {
     "offsite-api-job-run": {"pk": lambda w: w.offsite_job_a.pk},
     "offsite-api-policy-update": {"pk": lambda w: w.offsite_policy.pk},
     "offsite-api-policy-apply": {"pk": lambda w: w.offsite_policy.pk},
+    "billing:credit_note_pdf": {"number": lambda w: w.credit_note_a.number},
+    "selfservice:credit_note_pdf": {"number": lambda w: w.credit_note_a.number},
     # A user's own API key (POST only; the view finds only the signed-in user's keys).
     "accounts:api_key_revoke": {"key_id": lambda w: 1},
 }

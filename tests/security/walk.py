@@ -72,6 +72,7 @@ class World:
     invitation_a: Any
     plan: Any = None
     invoice_a: Any = None
+    credit_note_a: Any = None
     period_label: str = ""
     metering_run: Any = None
     offsite_policy: Any = None
@@ -93,7 +94,14 @@ def _billing(world: World) -> None:
         plan=world.plan, activated_at=at(date(2025, 1, 1))
     )
     billing_services.billing_period_close(period="2025-01")
-    world.invoice_a = Invoice.objects.get(tenant=world.tenant_a)
+    world.invoice_a = Invoice.objects.get(tenant=world.tenant_a, period__start=date(2025, 1, 1))
+    # Tenant A's January invoice stays issued; its February one, credited, gives the
+    # credit-note URLs an object of tenant A.
+    billing_services.billing_period_close(period="2025-02")
+    february = Invoice.objects.get(tenant=world.tenant_a, period__start=date(2025, 2, 1))
+    world.credit_note_a = billing_services.invoice_correct(
+        invoice=february, reason="role matrix", actor=None, reissue=False
+    ).credit_note
     world.period_label = "2025-01"
     world.metering_run = MeteringRun.objects.create(day=date(2025, 1, 31))
 

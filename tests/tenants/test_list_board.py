@@ -223,3 +223,17 @@ def test_queries_do_not_grow_with_tenants_for_any_sort_or_the_csv(client: Any, s
 def test_the_csv_is_for_staff_and_accounting(client: Any, request: Any, user_fixture: str, status: int) -> None:
     client.force_login(request.getfixturevalue(user_fixture))
     assert client.get(reverse("tenants:export")).status_code == status
+
+
+def test_a_sort_link_carries_the_sort_into_the_filter_form(client: Any, staff_user: Any, world: Any) -> None:
+    # A column head swaps only the results; the form's hidden sort must follow, or the next
+    # filter change would drop the sort.
+    client.force_login(staff_user)
+    response = client.get(reverse("tenants:list"), {"sort": "-growth"}, **HTMX)
+    html = response.content.decode()
+    state = re.search(r'<span id="list-state" hx-swap-oob="true">(.*?)</span>', html, re.S)
+    assert state, html[:400]
+    assert '<input type="hidden" name="sort" value="-growth">' in state.group(1)
+    full = client.get(reverse("tenants:list"), {"sort": "-growth"}).content.decode()
+    assert full.count('id="list-state"') == 1
+    assert "hx-swap-oob" not in full

@@ -40,6 +40,7 @@ def _env() -> dict[str, str]:
     env.setdefault("PORTAL_BASE_URL", f"http://127.0.0.1:{WEB_PORT}")
     # Printed on invoice PDFs: the demo's documents say what they are.
     env.setdefault("PORTAL_COMPANY_NAME", "Example MSP (demo data)")
+    env.setdefault("PORTAL_DEMO_DATA", "1")
     env.setdefault("PORTAL_COMPANY_ADDRESS", "1 Example Street | 1000 Demo City")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.roles",
+                "core.context_processors.site",
             ],
         },
     },
@@ -292,6 +293,8 @@ PORTAL_CREDIT_NOTE_PREFIX = env_str("PORTAL_CREDIT_NOTE_PREFIX", "CN-")
 # The issuer printed on invoice and credit note PDFs; the address may span lines ("\n" or "|").
 PORTAL_COMPANY_NAME = env_str("PORTAL_COMPANY_NAME", "Backup service provider")
 PORTAL_COMPANY_ADDRESS = env_str("PORTAL_COMPANY_ADDRESS", "")
+# Every page says "demo data" in a strip under the top bar (make run sets it; never in production).
+PORTAL_DEMO_DATA = env_bool("PORTAL_DEMO_DATA", False)
 # Onboarding runs (tenants/): retries of transient PBS errors, batch size, placement reserve.
 PORTAL_ONBOARDING_MAX_RETRIES = env_int("PORTAL_ONBOARDING_MAX_RETRIES", 8)
 PORTAL_ONBOARDING_RETRY_BASE_SECONDS = float(env_str("PORTAL_ONBOARDING_RETRY_BASE_SECONDS", "2"))

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from billing.methods import METHOD_TEXT
+
 GIB = 2**30
 CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
@@ -178,13 +180,6 @@ class PriceResult:
         return sum((line.amount for line in self.lines), ZERO)
 
 
-METRIC_LABELS = {
-    "logical": "logical bytes, all snapshots",
-    "latest": "latest snapshot per group",
-    "physical": "physical estimate (apportioned from datastore GC figures)",
-}
-
-
 def price_lines(
     *,
     billed_gib: Decimal,
@@ -213,7 +208,7 @@ def price_lines(
     lines.append(
         PriceLine(
             "usage",
-            f"Storage, {METRIC_LABELS.get(metric, metric)}: average {billed_gib} GiB, {included_gib} GiB included",
+            f"Storage, {METHOD_TEXT.get(metric, metric)}: average {billed_gib} GiB, {included_gib} GiB included",
             billable,
             "GiB-month",
             unit_price,

@@ -19,7 +19,7 @@ from alerts.models import (
     TenantQuota,
     WebhookDelivery,
 )
-from billing.models import METRIC_FIELDS, UsageSample
+from billing.models import METRIC_FIELDS, UsageSample, metric_value_expression
 from plans.models import Plan
 
 DEFAULT_METRIC = Plan.Metric.LOGICAL
@@ -96,17 +96,18 @@ def usage_latest_for_tenant(*, tenant_id: int, metric: str) -> UsageFigure | Non
 
     Always the newest, not the one a signal named: a re-collected or back-filled older day
     must not replace a newer figure."""
-    field = METRIC_FIELDS.get(metric, METRIC_FIELDS[DEFAULT_METRIC])
+    metric = metric if metric in METRIC_FIELDS else DEFAULT_METRIC
     row = (
         UsageSample.objects.filter(tenant_id=tenant_id)
         .order_by("-day", "-taken_at", "-id")
-        .values("id", field, "taken_at", "newest_backup_at")
+        .annotate(usage=metric_value_expression(metric))  # the figure billing bills, fallback included
+        .values("id", "usage", "taken_at", "newest_backup_at")
         .first()
     )
     if row is None:
         return None
     return UsageFigure(
-        sample_id=row["id"], usage_bytes=row[field], taken_at=row["taken_at"],
+        sample_id=row["id"], usage_bytes=row["usage"], taken_at=row["taken_at"],
         newest_backup_at=row["newest_backup_at"],
     )
 

@@ -109,6 +109,21 @@ def test_the_plans_metric_picks_the_figure(tenant):
 
 
 @pytest.mark.django_db
+def test_a_chunk_plan_measures_what_it_bills_the_share_or_else_the_estimate(tenant):
+    from billing.models import UsageSample
+
+    tenant.plan.metric = "chunk"
+    tenant.plan.save()
+    sample = add_sample(tenant, day=DAY0, gib=180)  # no chunk figure that day: the estimate, 90 GiB
+    state = services.quota_evaluate_tenant(tenant_id=tenant.pk, sample_id=sample.pk, now=at(0))
+    assert (state.metric, state.usage_bytes, state.state) == ("chunk", 90 * 2**30, "warning")
+    later = add_sample(tenant, day=DAY0 + timedelta(days=1), gib=180)
+    UsageSample.objects.filter(pk=later.pk).update(physical_share_bytes=40 * 2**30)
+    state = services.quota_evaluate_tenant(tenant_id=tenant.pk, sample_id=later.pk, now=at(1))
+    assert (state.usage_bytes, state.state) == (40 * 2**30, "ok")
+
+
+@pytest.mark.django_db
 def test_staff_extend_a_grace_with_a_reason_and_it_is_audited(tenant, staff_user):
     for day in range(8):
         state = sample_day(tenant, day, 110)

@@ -9,7 +9,7 @@ The method is written down for accountants in docs/billing.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 
 from billing import methods
+from core.bulk import insert_rows
 from plans.models import Plan
 
 GIB = 2**30
@@ -288,12 +289,22 @@ class InvoiceQuerySet(models.QuerySet):
         methods.freeze_chunk_figures(objs, samples=UsageSample.objects)
         return super().bulk_create(objs, *args, **kwargs)
 
+    def insert_issued(self, objs: Sequence[Any]) -> None:
+        """Write new invoices in bulk (the close): frozen as bulk_create freezes them, faster."""
+        methods.freeze_chunk_figures(objs, samples=UsageSample.objects)
+        insert_rows(objs, using=self.db)
+
 
 class InvoiceLineQuerySet(models.QuerySet):
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         objs = list(objs)
         methods.label_usage_lines(objs)
         return super().bulk_create(objs, *args, **kwargs)
+
+    def insert_issued(self, objs: Sequence[Any]) -> None:
+        """Write new invoice lines in bulk (the close): labelled as bulk_create labels them, faster."""
+        methods.label_usage_lines(objs)
+        insert_rows(objs, using=self.db)
 
 
 class Invoice(FrozenDocument):

@@ -83,9 +83,9 @@ def billing_period_close(*, period: str, actor: Any = None, today: dt.date | Non
             ]
             for draft, number in zip(built, _allocate_numbers(prefix, now.year, len(built)), strict=True):
                 draft.invoice.number = number
-            Invoice.objects.bulk_create([d.invoice for d in built], batch_size=_BATCH)
+            Invoice.objects.insert_issued([d.invoice for d in built])
             lines = [line for draft in built for line in draft.lines]  # each already points at its invoice
-            InvoiceLine.objects.bulk_create(lines, batch_size=2 * _BATCH)
+            InvoiceLine.objects.insert_issued(lines)
             for draft in built:
                 currency = draft.invoice.currency
                 totals[currency] = totals.get(currency, Decimal("0")) + draft.invoice.total

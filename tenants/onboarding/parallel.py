@@ -54,6 +54,17 @@ def _threads_may_write() -> bool:
     return not (connection.vendor == "sqlite" and connection.is_in_memory_db())
 
 
+def _wait_for(threads: list[threading.Thread]) -> None:
+    """Wait until every started thread has ended, even if this thread is interrupted again
+    meanwhile (a second shutdown signal): a run under way must never lose its client."""
+    for thread in threads:
+        while thread.ident is not None and thread.is_alive():
+            try:
+                thread.join()
+            except BaseException:  # noqa: S112 (keep waiting; the first interruption is re-raised)
+                continue
+
+
 def execute_runs(run_ids: list[int], *, limit: int, execute: Callable[[int], RunResult]) -> dict[int, RunResult]:
     """``execute`` every run, at most ``limit`` at a time.
 
@@ -105,9 +116,7 @@ def execute_runs(run_ids: list[int], *, limit: int, execute: Callable[[int], Run
         # starts, the runs under way finish (their client and connections stay open until
         # then), and the runs not started stay queued for the next delivery or the recovery.
         stop.set()
-        for thread in threads:
-            if thread.ident is not None:  # started
-                thread.join()
+        _wait_for(threads)
         raise
     if errors:
         raise errors[0]

@@ -79,6 +79,11 @@ class PbsClient(_Api):
     def close(self) -> None:
         self._http.close()
 
+    @property
+    def closed(self) -> bool:
+        """True once the client is closed: every further request raises."""
+        return self._http.is_closed
+
     def _run(self, call: ep.Call[T]) -> T:
         core = self._core
         core.count(calls=1)

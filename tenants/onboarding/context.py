@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,9 @@ class StepContext:
     granted_unread: set[str] = field(default_factory=set)
     # Creates sent ahead of their step (``start_ahead``), by step name.
     ahead: dict[str, Future[Any]] = field(default_factory=dict)
+    # Sends PBS calls from a helper thread (a first onboarding of a run alone, once its user
+    # is proven), or None.
+    submit: Callable[..., Future[Any]] | None = None
 
     @property
     def path(self) -> str:

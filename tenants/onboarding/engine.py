@@ -191,7 +191,7 @@ def run_execute(
         functions = OFFBOARD_STEP_FUNCTIONS if run.kind == OnboardingRun.Kind.OFFBOARD else STEP_FUNCTIONS
         steps = list(run.steps.all())
         if create_first and own_client:  # a run alone on its client; a batch has its own concurrency
-            ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="onboarding-ahead")
+            ahead = ThreadPoolExecutor(max_workers=4, thread_name_prefix="onboarding-ahead")
         lease_renew_at = timezone.now() + lease() / 2
         for step in steps:
             if step.state == OnboardingStep.State.DONE:
@@ -206,7 +206,9 @@ def run_execute(
                 outcome = functions[step.name](ctx)
             except Exception as exc:
                 error, hint = _explain(exc, tenant.host, step.name, ctx.store)
-                transient = is_transient(exc)
+                # A client closed under the run (its worker is stopping) is no fault of the
+                # run: the step stays pending for the next delivery.
+                transient = is_transient(exc) or client.closed
                 step.state = (
                     OnboardingStep.State.PENDING if transient and not final_attempt else OnboardingStep.State.FAILED
                 )

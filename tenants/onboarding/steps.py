@@ -126,6 +126,7 @@ def start_ahead(ctx: StepContext, pending: Collection[str], submit: Callable[...
     database work)."""
     if not ctx.create_first:
         return
+    ctx.submit = submit
     if "namespace" in pending:
         ctx.ahead["namespace"] = submit(_namespace_post, ctx, ctx.names.namespace)
     if "prune_job" in pending:
@@ -145,6 +146,16 @@ def _has_no_acl_entries(ctx: StepContext, auth_id: str) -> bool:
     return ctx.create_first and "user" in ctx.created
 
 
+def _grants_sent_at_once(ctx: StepContext, auth_id: str, path: str, roles: list[str]) -> dict[str, Future[None]]:
+    """Several roles granted unread on a run alone (``ctx.submit``): one PUT each, all sent
+    at once (PBS takes one role per PUT and applies them under its config lock)."""
+    if ctx.submit is None or auth_id not in ctx.granted_unread or len(roles) < 2:
+        return {}
+    return {
+        role: ctx.submit(ctx.client.acl_update, path=path, role=role, auth_id=auth_id, propagate=True) for role in roles
+    }
+
+
 def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
     """Make ``auth_id``'s roles on the tenant path exactly ``roles``; returns the outcome."""
     path = ctx.path
@@ -155,11 +166,18 @@ def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
         present = {entry.roleid: entry for entry in ctx.state.acl_entries(path) if entry.ugid == auth_id}
     added: list[str] = []
     removed: list[str] = []
-    for role in sorted(roles):
-        entry = present.get(role)
-        if entry is not None and entry.propagate:
+    to_add = [role for role in sorted(roles) if not (role in present and present[role].propagate)]
+    sent = _grants_sent_at_once(ctx, auth_id, path, to_add)
+    failure: BaseException | None = None
+    for role in to_add:
+        try:
+            if role in sent:
+                sent[role].result()
+            else:
+                ctx.client.acl_update(path=path, role=role, auth_id=auth_id, propagate=True)
+        except Exception as exc:  # the grants PBS made are recorded first
+            failure = failure or exc
             continue
-        ctx.client.acl_update(path=path, role=role, auth_id=auth_id, propagate=True)
         if auth_id not in ctx.granted_unread:
             ctx.state.record_acl(AclEntry(path=path, ugid=auth_id, ugid_type="user", propagate=True, roleid=role), True)
         with transaction.atomic():
@@ -172,6 +190,8 @@ def converge_acl(ctx: StepContext, auth_id: str, roles: set[str]) -> str:
                 )
             ctx.audit("pbs.acl.grant", f"{path} {auth_id} {role}", {"propagate": True})
         added.append(role)
+    if failure is not None:
+        raise failure
     for role in sorted(set(present) - roles):
         ctx.client.acl_update(path=path, role=role, auth_id=auth_id, delete=True)
         ctx.state.record_acl(present[role], False)

@@ -150,7 +150,9 @@ def test_a_transient_fault_at_any_step_is_retried_without_duplicates(
     faults = step_faults(pbs_sim)
     # The token's ACL write is told apart from the user's by its body.
     body = r"pbs!backup" if step in ("token_acl",) else None
-    faults.add(*write, mode=mode, times=3, body=body)  # more than the client retries safe calls
+    # More than the client retries safe calls, for each of the user's two role grants (a
+    # first onboarding of a run alone sends them at once).
+    faults.add(*write, mode=mode, times=6, body=body)
     result = run_execute(run_id=run.pk)
 
     assert result is RunResult.RETRY

@@ -108,6 +108,8 @@ def test_no_task_module_retries_by_exception_class_of_its_own() -> None:
 class _UnreachableClient:
     """A PBS client every call of which fails with ``exc`` (the first step's first read)."""
 
+    closed = False  # open: the failure is the host's, not a worker stopping under the run
+
     def __init__(self, exc: BaseException) -> None:
         self.exc = exc
 

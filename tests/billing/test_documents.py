@@ -33,10 +33,11 @@ def pdf_strings(data: bytes) -> str:
     offset = int(re.search(rb"startxref\s+(\d+)", tail).group(1))
     assert data[offset : offset + 4] == b"xref", data[offset : offset + 16]
     found = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # Not "\r?\nendstream": compressed bytes may end in "\r", which that would cut off.
+    for match in re.finditer(rb"stream\r?\n(.*?)\nendstream", data, re.S):
         body = match.group(1)
         with contextlib.suppress(zlib.error):
-            body = zlib.decompress(body)
+            body = zlib.decompressobj().decompress(body)  # a trailing end-of-line is left unused
         for literal in re.finditer(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", body):
             found.append(re.sub(rb"\\(.)", rb"\1", literal.group(1)).decode("latin-1"))
     return re.sub(r"\s+", " ", " ".join(found))

@@ -13,14 +13,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 from accounts.permissions import ACCOUNTING, CLIENT, has_role
-from billing.documents import (
-    PDF_CONTENT_TYPE,
-    credit_note_for_pdf,
-    credit_note_pdf,
-    invoice_for_pdf,
-    invoice_pdf,
-    pdf_filename,
-)
+from billing.documents import PDF_CONTENT_TYPE, credit_note_pdf, invoice_pdf, pdf_filename
+from billing.selectors.invoices import credit_note_get, invoice_get
 
 
 def pdf_response(content: bytes, number: str) -> HttpResponse:
@@ -30,30 +24,41 @@ def pdf_response(content: bytes, number: str) -> HttpResponse:
     return response
 
 
-def _allowed_tenant(request: HttpRequest) -> int | None:
-    """None: any tenant's document; a tenant id: only that one's. Raises for other roles."""
-    if has_role(request.user, ACCOUNTING):
+def document_tenant_scope(user: object) -> int | None:
+    """Whose invoices and credit notes ``user`` may open (the invoice page's rule too): None
+    for any tenant's (admins, accounting), a tenant id for a client; other roles are refused."""
+    if has_role(user, ACCOUNTING):
         return None
-    if has_role(request.user, CLIENT):
-        return request.user.tenant_id  # type: ignore[union-attr]
+    if has_role(user, CLIENT):
+        return user.tenant_id  # type: ignore[attr-defined]
     raise PermissionDenied("your role may not open invoices")
+
+
+def invoice_pdf_for(*, number: str, tenant_id: int | None) -> HttpResponse:
+    """The invoice ``number`` as a PDF download; only ``tenant_id``'s when given (404 otherwise)."""
+    invoice = invoice_get(number=number, tenant_id=tenant_id)
+    if invoice is None:
+        raise Http404("no such invoice")
+    return pdf_response(invoice_pdf(invoice), invoice.number)
+
+
+def credit_note_pdf_for(*, number: str, tenant_id: int | None) -> HttpResponse:
+    """The credit note ``number`` as a PDF download; only ``tenant_id``'s when given (404 otherwise)."""
+    credit = credit_note_get(number=number, tenant_id=tenant_id)
+    if credit is None:
+        raise Http404("no such credit note")
+    return pdf_response(credit_note_pdf(credit), credit.number)
 
 
 @require_GET
 def invoice_pdf_download(request: HttpRequest, number: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    invoice = invoice_for_pdf(number=number, tenant_id=_allowed_tenant(request))
-    if invoice is None:
-        raise Http404("no such invoice")
-    return pdf_response(invoice_pdf(invoice), invoice.number)
+    return invoice_pdf_for(number=number, tenant_id=document_tenant_scope(request.user))
 
 
 @require_GET
 def credit_note_pdf_download(request: HttpRequest, number: str) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    credit = credit_note_for_pdf(number=number, tenant_id=_allowed_tenant(request))
-    if credit is None:
-        raise Http404("no such credit note")
-    return pdf_response(credit_note_pdf(credit), credit.number)
+    return credit_note_pdf_for(number=number, tenant_id=document_tenant_scope(request.user))

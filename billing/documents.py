@@ -12,12 +12,12 @@ import unicodedata
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Prefetch
 from django.utils import timezone
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from billing.models import CreditNote, Invoice, InvoiceLine
+from billing.models import CreditNote, Invoice
+from billing.selectors.invoices import invoice_replacement
 
 PDF_CONTENT_TYPE = "application/pdf"
 
@@ -32,24 +32,6 @@ _REPLACEMENTS = str.maketrans(
 
 _MARGIN = 18
 _LINE_WIDTHS = (10, 78, 22, 14, 26, 24)  # #, description, quantity, unit, unit price, amount
-
-
-def invoice_for_pdf(*, number: str, tenant_id: int | None = None) -> Invoice | None:
-    """The invoice with what its PDF prints; ``tenant_id`` scopes the lookup to one tenant."""
-    qs = Invoice.objects.select_related("period", "replaces", "credit_note").prefetch_related(
-        Prefetch("lines", queryset=InvoiceLine.objects.order_by("position"))
-    )
-    if tenant_id is not None:
-        qs = qs.filter(tenant_id=tenant_id)
-    return qs.filter(number=number).first()
-
-
-def credit_note_for_pdf(*, number: str, tenant_id: int | None = None) -> CreditNote | None:
-    """The credit note with its invoice; ``tenant_id`` scopes the lookup to one tenant."""
-    qs = CreditNote.objects.select_related("invoice", "period")
-    if tenant_id is not None:
-        qs = qs.filter(tenant_id=tenant_id)
-    return qs.filter(number=number).first()
 
 
 def pdf_text(value: object) -> str:
@@ -244,7 +226,7 @@ def credit_note_pdf(credit: CreditNote) -> bytes:
     """The credit note as a PDF: which invoice it cancels, why, and the credited amount."""
     invoice = credit.invoice
     issued = timezone.localtime(credit.issued_at)
-    replacement = Invoice.objects.filter(replaces=invoice).only("number", "total", "currency").first()
+    replacement = invoice_replacement(invoice=invoice)
     pdf = _Document(title=f"Credit note {credit.number}")
     pdf.heading(
         "CREDIT NOTE",

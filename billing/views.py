@@ -8,7 +8,6 @@ its own tenant's invoices; everyone else gets 403.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,9 +15,10 @@ from django.views.decorators.http import require_POST
 
 from accounts.permissions import ACCOUNTING as ACCOUNTING_ROLES
 from accounts.permissions import accounting_required, has_role
+from billing.document_views import document_tenant_scope
 from billing.export import csv_chunks
 from billing.forms import CorrectionForm, PlanForm
-from billing.models import BillingPeriod, Invoice, MeteringRun
+from billing.models import BillingPeriod, MeteringRun
 from billing.selectors.export import EXPORT_COLUMNS, export_rows
 from billing.selectors.invoices import invoice_get, invoice_replacement, plan_list, tenant_invoices
 from billing.selectors.metering import last_collection, metering_run_list
@@ -89,12 +89,6 @@ def period_close(request: HttpRequest, period: str) -> HttpResponse:
     return redirect("billing:periods")
 
 
-def _can_open_invoice(user: object, invoice: Invoice) -> bool:
-    if has_role(user, ACCOUNTING_ROLES):
-        return True
-    return has_role(user, ("client",)) and getattr(user, "tenant_id", None) == invoice.tenant_id
-
-
 def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
     if not request.user.is_authenticated:
         from django.contrib.auth.views import redirect_to_login
@@ -103,11 +97,9 @@ def invoice_detail(request: HttpRequest, number: str) -> HttpResponse:
     invoice = invoice_get(number=number)
     if invoice is None:
         raise Http404("no such invoice")
-    if not _can_open_invoice(request.user, invoice):
-        # A client asking for another tenant's invoice learns nothing about it.
-        if has_role(request.user, ("client",)):
-            raise Http404("no such invoice")
-        raise PermissionDenied("your role may not open invoices")
+    scope = document_tenant_scope(request.user)  # other roles: 403
+    if scope is not None and invoice.tenant_id != scope:
+        raise Http404("no such invoice")  # a client asking for another tenant's learns nothing of it
     return render(
         request,
         "billing/invoice.html",

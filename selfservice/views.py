@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -24,8 +24,7 @@ from accounts.forms import InvitationForm
 from accounts.http import client_ip
 from accounts.models import Invitation, Role, User
 from accounts.permissions import client_admin_required, client_required
-from billing import documents
-from billing.document_views import pdf_response
+from billing import document_views
 from billing.selectors import tenant_invoices, usage_series
 from core.htmx import wants_partial
 from selfservice import selectors
@@ -207,16 +206,10 @@ def team_invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResp
 @require_GET
 def invoice_pdf(request: HttpRequest, number: str) -> HttpResponse:
     """The tenant's own invoice as a PDF; another tenant's number is simply not found."""
-    invoice = documents.invoice_for_pdf(number=number, tenant_id=request.tenant.pk)
-    if invoice is None:
-        raise Http404("no such invoice")
-    return pdf_response(documents.invoice_pdf(invoice), invoice.number)
+    return document_views.invoice_pdf_for(number=number, tenant_id=request.tenant.pk)  # type: ignore[attr-defined]
 
 
 @client_required
 @require_GET
 def credit_note_pdf(request: HttpRequest, number: str) -> HttpResponse:
-    credit = documents.credit_note_for_pdf(number=number, tenant_id=request.tenant.pk)
-    if credit is None:
-        raise Http404("no such credit note")
-    return pdf_response(documents.credit_note_pdf(credit), credit.number)
+    return document_views.credit_note_pdf_for(number=number, tenant_id=request.tenant.pk)  # type: ignore[attr-defined]

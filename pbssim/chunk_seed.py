@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from pbssim import backup_format as fmt
 from pbssim.chunk_content import (
@@ -79,24 +80,28 @@ def fill_from_state(
     """
     added = 0
     known = set(content.refs())
+    for ref, group, snapshot in _finished_snapshots(state):
+        if ref in known:
+            continue
+        label = f"{group.backup_type}/{group.backup_id}"
+        history = [t for t in sorted(group.snapshots) if t <= ref.backup_time]
+        files = [(name, size or 0) for name, size in snapshot.files if name != fmt.MANIFEST_BLOB_NAME]
+        content.put_lazy(
+            ref, _seeded_builder(ref, group.owner, files, label, history, seed, change_rate, chunk_size)
+        )
+        added += 1
+    return added
+
+
+def _finished_snapshots(state: State) -> Iterator[tuple[SnapshotRef, Any, Any]]:
+    """Every snapshot of ``state`` with a manifest, as (ref, its group, the snapshot)."""
     for store_name, datastore in state.datastores.items():
         for ns, groups in datastore.groups.items():
             for group in groups.values():
-                label = f"{group.backup_type}/{group.backup_id}"
-                times = sorted(group.snapshots)
-                for position, backup_time in enumerate(times):
-                    snapshot = group.snapshots[backup_time]
-                    ref = SnapshotRef(store_name, ns, group.backup_type, group.backup_id, backup_time)
-                    if not snapshot.manifest or ref in known:
-                        continue
-                    files = [(name, size or 0) for name, size in snapshot.files if name != fmt.MANIFEST_BLOB_NAME]
-                    content.put_lazy(
-                        ref,
-                        _seeded_builder(ref, group.owner, files, label, times[: position + 1], seed,
-                                        change_rate, chunk_size),
-                    )  # fmt: skip
-                    added += 1
-    return added
+                for backup_time, snapshot in group.snapshots.items():
+                    if snapshot.manifest:
+                        ref = SnapshotRef(store_name, ns, group.backup_type, group.backup_id, backup_time)
+                        yield ref, group, snapshot
 
 
 def sync_with_state(
@@ -112,14 +117,7 @@ def sync_with_state(
     Snapshots removed from the state (pruned, forgotten, their namespace or datastore
     deleted) lose their content; new ones get seeded content (``fill_from_state``).
     """
-    live = {
-        SnapshotRef(store_name, ns, group.backup_type, group.backup_id, backup_time)
-        for store_name, datastore in state.datastores.items()
-        for ns, groups in datastore.groups.items()
-        for group in groups.values()
-        for backup_time, snapshot in group.snapshots.items()
-        if snapshot.manifest
-    }
+    live = {ref for ref, _group, _snapshot in _finished_snapshots(state)}
     removed = 0
     for ref in content.refs():
         if ref not in live:

@@ -43,19 +43,20 @@ def estimate_note(estimate_days: int | None, active_days: int) -> str:
     return f"physical estimate on {estimate_days} of {active_days} day{'s' if active_days != 1 else ''}"
 
 
-def invoice_method(metric: str, *, estimate_days: int | None, active_days: int) -> str:
-    """The method of an invoice's usage figure, for people (the invoice page)."""
-    text = METHOD_TEXT.get(metric, metric)
+def _with_estimate_note(text: str, metric: str, estimate_days: int | None, active_days: int) -> str:
     note = estimate_note(estimate_days, active_days) if metric == CHUNK else ""
     return f"{text}; {note}" if note else text
+
+
+def invoice_method(metric: str, *, estimate_days: int | None, active_days: int) -> str:
+    """The method of an invoice's usage figure, for people (the invoice page)."""
+    return _with_estimate_note(METHOD_TEXT.get(metric, metric), metric, estimate_days, active_days)
 
 
 def export_method(metric: str, *, estimate_days: int | None, active_days: int) -> str:
     """The method as the accounting CSV states it: ``chunk-exact`` or, when some days fell
     back, ``chunk-exact; physical estimate on 3 of 31 days``."""
-    text = EXPORT_METHOD.get(metric, metric)
-    note = estimate_note(estimate_days, active_days) if metric == CHUNK else ""
-    return f"{text}; {note}" if note else text
+    return _with_estimate_note(EXPORT_METHOD.get(metric, metric), metric, estimate_days, active_days)
 
 
 def usage_line_description(

@@ -78,9 +78,8 @@ class _BoardPaginator(Paginator):
 def tenant_list(request: HttpRequest) -> HttpResponse:
     """Search, filters, sort and pagination: a constant number of queries per page."""
     filters = tenant_board.filters_from(request.GET)
-    page = _BoardPaginator(
-        tenant_board.board_rows(filters), PAGE_SIZE, counted=tenant_board.board_queryset(filters)
-    ).get_page(request.GET.get("page"))
+    board = tenant_board.board_queryset(filters)
+    page = _BoardPaginator(tenant_board.rows_of(board), PAGE_SIZE, counted=board).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     context = {

@@ -152,7 +152,12 @@ ROW_FIELDS = (
 def board_rows(filters: BoardFilters, *, today: dt.date | None = None) -> QuerySet[Any]:
     """``board_queryset`` as tuples of ``ROW_FIELDS`` (for a paginator or a stream); turn a
     slice into rows with ``rows_from``."""
-    return board_queryset(filters, today=today).values_list(*ROW_FIELDS)
+    return rows_of(board_queryset(filters, today=today))
+
+
+def rows_of(board: QuerySet[Tenant]) -> QuerySet[Any]:
+    """A ``board_queryset`` as tuples of ``ROW_FIELDS``."""
+    return board.values_list(*ROW_FIELDS)
 
 
 def rows_from(values: Iterable[tuple[Any, ...]]) -> list[BoardRow]:
